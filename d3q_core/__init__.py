@@ -1,0 +1,1 @@
+"""d3q engine: configuration, roles (simulators, replay, learner) and orchestration."""

@@ -1,0 +1,1 @@
+"""Prioritized replay: the sum tree, the memory and its service process."""

@@ -1,0 +1,129 @@
+"""Snapshot: the immutable picture of a run that the orchestrator emits a few times a second.
+
+Both faces (the Textual dashboard and the headless printer) render only Snapshots, so a
+recorded stream of them drives layout tests without any training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Phases of a run, in the order they usually occur.
+PHASE_STARTING = "starting"
+PHASE_FILLING = "filling replay"
+PHASE_TRAINING = "training"
+PHASE_CONFIRMING = "confirming goal"
+PHASE_GOAL = "goal reached"
+PHASE_STOPPING = "stopping"
+PHASE_STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class GpuStats:
+    index: int
+    name: str
+    util_percent: float
+    mem_used: int  # bytes
+    mem_total: int  # bytes
+    temperature_c: float | None = None
+    power_w: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceStats:
+    cpu_percent: tuple[float, ...] = ()  # one entry per logical core
+    gpus: tuple[GpuStats, ...] = ()
+    gpu_note: str = "no GPU"  # why there are no GPU rows, or the driver version
+    learner_devices: tuple[str, ...] = ()  # e.g. ("/cpu:0",) or ("/gpu:0", "/gpu:1")
+    learner_device_memory: tuple[int, ...] = ()  # bytes TF holds per learner device, if known
+
+
+@dataclass(frozen=True)
+class ProcessStats:
+    role: str  # simulator, replay, learner, evaluator, preview, orchestrator, tensorboard
+    index: int
+    pid: int | None
+    state: str  # starting, running, paused, restarting, exited, failed
+    rate: float = 0.0
+    rate_unit: str = ""  # "steps/s", "samples/s", "evals/min"
+    cpu_percent: float = 0.0
+    rss_bytes: int = 0
+    restarts: int = 0
+    detail: str = ""  # e.g. "eps 0.40" for a simulator
+
+    @property
+    def name(self) -> str:
+        return f"{self.role} {self.index}" if self.role == "simulator" else self.role
+
+
+@dataclass(frozen=True)
+class ReplayStats:
+    size: int = 0
+    capacity: int = 0
+    insert_rate: float = 0.0  # transitions/s
+    sample_rate: float = 0.0  # transitions/s
+    inserted: int = 0
+    sampled: int = 0
+    total_priority: float = 0.0
+    max_priority: float = 0.0
+    mean_priority: float = 0.0
+    histogram: tuple[int, ...] = ()  # counts per log-spaced priority bin
+    bin_edges: tuple[float, ...] = ()  # len(histogram) + 1 edges
+    beta: float = 0.0
+    dropped: int = 0  # experience batches dropped under back-pressure
+
+
+@dataclass(frozen=True)
+class LearnerStats:
+    samples: int = 0  # transitions processed (the x axis of every curve)
+    steps: int = 0
+    samples_per_s: float = 0.0
+    loss: float = float("nan")
+    mean_q: float = float("nan")
+    replicas: int = 0
+    param_version: int = 0
+    wait_fraction: float = 0.0  # share of time waiting for sample batches
+
+
+@dataclass(frozen=True)
+class EvalPoint:
+    learner_samples: int
+    env_steps: int
+    version: int
+    mean: float
+    max: float
+    min: float
+    elapsed: float  # seconds since the run started
+
+
+@dataclass(frozen=True)
+class LogLine:
+    seq: int  # increasing; a face appends the lines newer than the last it showed
+    elapsed: float
+    level: str  # info, warning, error
+    text: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    elapsed: float  # seconds since the command started
+    phase: str
+    env_id: str
+    run_dir: str
+    goal: float
+    stop_reason: str | None = None
+    paused: bool = False
+    env_steps: int = 0
+    env_steps_per_s: float = 0.0
+    episodes: int = 0
+    mean_train_return: float = float("nan")
+    devices: DeviceStats = field(default_factory=DeviceStats)
+    processes: tuple[ProcessStats, ...] = ()
+    replay: ReplayStats = field(default_factory=ReplayStats)
+    learner: LearnerStats = field(default_factory=LearnerStats)
+    evals: tuple[EvalPoint, ...] = ()
+    best_eval: float | None = None
+    confirmed_eval: float | None = None
+    stall: str | None = None  # which stage looks stuck, if any
+    log: tuple[LogLine, ...] = ()  # the newest lines (bounded)
+    tensorboard_url: str | None = None

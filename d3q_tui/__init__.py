@@ -1,0 +1,1 @@
+"""d3q faces: the Textual dashboard, the headless printer and the preview window."""
