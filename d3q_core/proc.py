@@ -1,0 +1,100 @@
+"""What every d3q child process does first: name itself, leave Ctrl-C to the orchestrator,
+and die with its parent so that no process is ever orphaned."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+def spawn_context() -> mp.context.SpawnContext:
+    """TensorFlow and fork do not mix; every role starts from a fresh interpreter."""
+    return mp.get_context("spawn")
+
+
+def set_title(title: str) -> None:
+    """`d3q: simulator 3` in ps, top and the Processes panel."""
+    try:
+        import setproctitle
+
+        setproctitle.setproctitle(title)
+    except Exception:  # noqa: BLE001 - a cosmetic feature must never stop a process
+        pass
+
+
+def _die_with_parent() -> None:
+    # Linux: the kernel delivers SIGKILL when the parent thread exits.
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # Portable fallback (and the case where the parent died before prctl ran).
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        from multiprocessing.connection import wait
+
+        wait([parent.sentinel])
+        os._exit(70)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def child_setup(title: str, out_queues: Iterable[Any] = ()) -> None:
+    """Call first thing in a child's main."""
+    set_title(title)
+    # Ctrl-C reaches the whole foreground process group; only the orchestrator acts on it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    # A child must never hang at exit flushing a queue nobody reads any more.
+    for q in out_queues:
+        q.cancel_join_thread()
+
+
+def put_with_stop(q: Any, item: Any, stop: Any, timeout: float = 0.1) -> bool:
+    """Blocking put that gives up when `stop` is set; returns whether the item went in."""
+    import queue
+
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=timeout)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def send_nowait(q: Any, item: Any) -> bool:
+    """Stats and logs are best-effort: a full queue drops the message instead of blocking."""
+    import queue
+
+    try:
+        q.put_nowait(item)
+        return True
+    except queue.Full:
+        return False
+
+
+class Ticker:
+    """Fires at most every `period` seconds; keeps periodic work out of hot loops cheaply."""
+
+    def __init__(self, period: float):
+        self.period = period
+        self.last = time.monotonic()
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last >= self.period:
+            self.last = now
+            return True
+        return False
