@@ -1,0 +1,60 @@
+"""`make bench`: every benchmark in one run, printed with its target, results saved as JSON.
+
+    python -m bench                     # everything
+    python -m bench replay learner      # chosen sections
+    python -m bench e2e --seeds 3       # fewer seeds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import psutil
+
+SECTIONS = ("replay", "learner", "e2e")
+
+
+def machine() -> str:
+    freq = psutil.cpu_freq()
+    return (f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores"
+            f"{f' @ {freq.max:.0f} MHz' if freq and freq.max else ''}, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench")
+    p.add_argument("sections", nargs="*", choices=SECTIONS, default=list(SECTIONS))
+    p.add_argument("--seeds", type=int, default=10, help="time-to-goal seeds (e2e)")
+    p.add_argument("--quick", action="store_true", help="fewer repeats")
+    p.add_argument("--out", default="bench/results.json")
+    args = p.parse_args()
+    print(f"machine: {machine()}\n")
+    results: dict = {"machine": machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if "replay" in args.sections:
+        from bench import replay_bench
+
+        print("== replay memory (capacity 2^20, CartPole records, one core) ==")
+        results["replay"] = replay_bench.run(quick=args.quick)
+        print()
+    if "learner" in args.sections:
+        from bench import learner_bench
+
+        print("== isolated learner (synthetic CartPole batches) ==")
+        results["learner"] = learner_bench.run(quick=args.quick)
+        print()
+    if "e2e" in args.sections:
+        from bench import e2e_bench
+
+        print(f"== time to goal: CartPole-v1, default config, {args.seeds} seeds in a row ==")
+        results["e2e"] = e2e_bench.run(args.seeds)
+        print()
+    Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"results saved to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

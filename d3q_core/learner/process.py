@@ -1,0 +1,185 @@
+"""Learner process: the one TensorFlow process. Pulls prefetched sample batches, trains,
+returns |TD| priorities, publishes parameters, and writes checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from d3q_core.config import Config
+from d3q_core.params import ParamStore, SharedCounters
+from d3q_core.proc import Ticker, child_setup, put_with_stop, send_nowait
+from d3q_core.qnet import QNetSpec
+
+
+@dataclass
+class LearnerChannels:
+    samples: Any  # in: (records, indices, weights)
+    priorities: Any  # out: (indices, td errors)
+    commands: Any  # in: ("checkpoint", reason) | ("stop", write_checkpoint: bool)
+    stats: Any  # out: messages
+    params: ParamStore
+    counters: SharedCounters
+    stop: Any  # Event: the whole run is over (leave without a checkpoint)
+    pause: Any  # Event
+    sample_batch: Any  # Value('i'): tells the replay the global batch size
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+class Learner:
+    def __init__(self, cfg: Config, spec: QNetSpec, ch: LearnerChannels, checkpoint_dir: Path,
+                 resume_from: Path | None, threads: int):
+        from d3q_core.learner.devices import configure_threads, make_strategy
+        from d3q_core.learner.trainer import Trainer
+
+        self.cfg, self.spec, self.ch = cfg, spec, ch
+        self.checkpoint_dir = checkpoint_dir
+        configure_threads(threads)
+        self.strategy, self.devices = make_strategy(cfg.learner.devices)
+        self.trainer = Trainer(spec, cfg.learner, self.strategy, seed=cfg.run.seed)
+        self.samples = 0
+        self.version_base = 0
+        self.extra_meta: dict = {}
+        if resume_from is not None:
+            self._restore(resume_from)
+        self.last_good: Path | None = resume_from
+
+    def _restore(self, path: Path) -> None:
+        from d3q_core.checkpoint import load_checkpoint
+
+        arrays, meta = load_checkpoint(path)
+        self.trainer.load_state_arrays(arrays)
+        self.samples = int(meta["learner_samples"])
+        self.version_base = int(meta.get("version", 0))
+
+    def publish(self) -> int:
+        return self.ch.params.publish(self.trainer.get_flat(), self.samples,
+                                      self.ch.counters.env_steps)
+
+    def checkpoint(self, reason: str) -> Path | None:
+        from d3q_core.checkpoint import save_checkpoint
+
+        meta = {
+            "version": self.ch.params.version,
+            "learner_samples": self.samples,
+            "learner_steps": self.trainer.steps,
+            "env_steps": self.ch.counters.env_steps,
+            "env_id": self.cfg.env.id,
+            "spec": self.spec.to_dict(),
+            "reason": reason,
+            "saved_at": time.time(),
+        }
+        try:
+            path = save_checkpoint(self.checkpoint_dir, self.trainer.state_arrays(), meta,
+                                   keep=self.cfg.learner.keep_checkpoints)
+        except OSError as exc:
+            send_nowait(self.ch.stats,
+                        ("log", "learner", 0, ("error", f"checkpoint failed: {exc}")))
+            return None
+        self.last_good = path
+        self.ch.stats.put(("checkpoint", "learner", 0, {"path": str(path), "reason": reason,
+                                                         "learner_samples": self.samples}))
+        return path
+
+    def run(self) -> int:
+        ch, lcfg = self.ch, self.cfg.learner
+        ch.sample_batch.value = self.trainer.global_batch
+        self.publish()
+        send_nowait(ch.stats, ("ready", "learner", 0, {
+            "devices": list(self.devices), "replicas": self.trainer.replicas,
+            "global_batch": self.trainer.global_batch,
+        }))
+        stats_tick, ckpt_tick = Ticker(0.5), Ticker(lcfg.checkpoint_seconds)
+        wait_s = busy_s = 0.0
+        samples_since = 0
+        losses: list[float] = []
+        qs: list[float] = []
+        while not ch.stop.is_set():
+            cmd = self._command()
+            if cmd is not None:
+                if cmd[0] == "stop":
+                    if cmd[1]:
+                        self.checkpoint("final")
+                    return 0
+                if cmd[0] == "checkpoint":
+                    self.checkpoint(cmd[1])
+            if ch.pause.is_set():
+                time.sleep(0.05)
+                continue
+            t0 = time.perf_counter()
+            try:
+                records, indices, weights = ch.samples.get(timeout=0.05)
+            except queue.Empty:
+                wait_s += time.perf_counter() - t0
+                continue
+            t1 = time.perf_counter()
+            td, loss, mean_q = self.trainer.train_step(
+                records["obs"], records["action"], records["reward"], records["next_obs"],
+                records["discount"], weights)
+            if not math.isfinite(loss):
+                where = self.last_good or "none yet"
+                ch.stats.put(("fatal", "learner", 0,
+                              f"non-finite loss ({loss}) at {self.samples} learner samples; "
+                              f"last good checkpoint: {where}"))
+                return 3
+            put_with_stop(ch.priorities, (indices, td), ch.stop)
+            self.samples += len(records)
+            samples_since += len(records)
+            ch.counters.set_learner(self.samples, self.trainer.steps)
+            losses.append(loss)
+            qs.append(mean_q)
+            if self.trainer.steps % lcfg.publish_every == 0:
+                self.publish()
+            busy_s += time.perf_counter() - t1
+            wait_s += t1 - t0
+            if ckpt_tick.due():
+                self.checkpoint("periodic")
+            if stats_tick.due():
+                total = max(busy_s + wait_s, 1e-9)
+                send_nowait(ch.stats, ("stats", "learner", 0, {
+                    "samples": self.samples,
+                    "steps": self.trainer.steps,
+                    "samples_per_s": samples_since / total,
+                    "loss": float(np.mean(losses)) if losses else float("nan"),
+                    "mean_q": float(np.mean(qs)) if qs else float("nan"),
+                    "wait_fraction": wait_s / total,
+                    "replicas": self.trainer.replicas,
+                    "version": ch.params.version,
+                }))
+                wait_s = busy_s = 0.0
+                samples_since = 0
+                losses, qs = [], []
+        return 0
+
+    def _command(self) -> tuple | None:
+        try:
+            return self.ch.commands.get_nowait()
+        except queue.Empty:
+            return None
+
+
+def learner_main(cfg: Config, spec: QNetSpec, ch: LearnerChannels, checkpoint_dir: str,
+                 resume_from: str | None, threads: int) -> None:
+    """Process entry point (spawn)."""
+    child_setup("d3q: learner", out_queues=(ch.priorities, ch.stats))
+    _quiet_tensorflow()
+    try:
+        learner = Learner(cfg, spec, ch, Path(checkpoint_dir),
+                          Path(resume_from) if resume_from else None, threads)
+        code = learner.run()
+    except Exception as exc:
+        send_nowait(ch.stats, ("fatal", "learner", 0, f"{type(exc).__name__}: {exc}"))
+        raise SystemExit(1) from None
+    raise SystemExit(code)

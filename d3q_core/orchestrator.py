@@ -1,0 +1,552 @@
+"""The orchestrator: spawns and supervises every process, owns the queues, enforces the stop
+rules, emits Snapshots, and shuts down leaving no process behind.
+
+It runs in the face's process (the TUI runs `run()` in a worker thread, headless in the main
+thread) and never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from d3q_core import snapshot as snap
+from d3q_core.checkpoint import newest_checkpoint, save_checkpoint
+from d3q_core.config import Config, to_toml
+from d3q_core.envs import EnvError, inspect_env
+from d3q_core.evaluation import EvaluatorChannels, evaluator_main
+from d3q_core.learner.process import LearnerChannels, learner_main
+from d3q_core.params import ParamStore, SharedCounters
+from d3q_core.proc import spawn_context
+from d3q_core.qnet import QNetSpec
+from d3q_core.replay.service import ReplayChannels, replay_main
+from d3q_core.rundir import RunDir, TensorBoardLog
+from d3q_core.runstate import Confirmation, RunState
+from d3q_core.simulator import SimulatorChannels, simulator_epsilons, simulator_main
+from d3q_core.snapshot import ProcessStats, Snapshot
+from d3q_core.telemetry import DeviceSampler, ProcessSampler
+
+EXIT_GOAL, EXIT_LIMIT, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass
+class RunResult:
+    solved: bool
+    stop_reason: str
+    exit_code: int
+    error: str | None = None
+    summary: dict = field(default_factory=dict)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def simulator_count(cfg: Config, cores: int | None = None) -> int:
+    """0 means automatic: the cores not taken by the learner and the replay, at least 1."""
+    if cfg.simulators.count > 0:
+        return cfg.simulators.count
+    return max(1, (cores or usable_cores()) - 2)
+
+
+def learner_threads(cfg: Config, n_simulators: int, cores: int | None = None) -> int:
+    if cfg.learner.threads > 0:
+        return cfg.learner.threads
+    return max(1, min(4, (cores or usable_cores()) - n_simulators - 1))
+
+
+@dataclass
+class Child:
+    role: str
+    index: int
+    process: Any
+    restarts: int = 0
+    state: str = "starting"
+    restart_times: deque = field(default_factory=lambda: deque(maxlen=64))
+
+
+class Orchestrator:
+    def __init__(self, config: Config, run_dir: Path | None = None, resume: Path | None = None,
+                 started_at: float | None = None):
+        self.config = config
+        info = inspect_env(config.env.id)
+        goal = config.stop.goal if config.stop.goal is not None else info.reward_threshold
+        if goal is None:
+            raise EnvError(f"stop.goal: {config.env.id!r} has no reward_threshold; set stop.goal")
+        self.goal = float(goal)
+        self.env_id = config.env.id
+        self.spec = QNetSpec(info.obs_dim, info.n_actions, tuple(config.learner.hidden),
+                             config.learner.dueling)
+        if resume is not None:
+            self.rundir = RunDir.open_existing(resume)
+            self.resume_checkpoint = newest_checkpoint(self.rundir.path)
+        else:
+            self.rundir = RunDir.create(Path(config.run.root), self.env_id, run_dir)
+            self.resume_checkpoint = None
+        self.rundir.write_config(config)
+        self.run_dir = self.rundir.path
+        self.n_simulators = simulator_count(config)
+        self.ctx = spawn_context()
+        self.params = ParamStore(self.ctx, self.spec.n_params)
+        self.counters = SharedCounters(self.ctx, self.n_simulators)
+        self.state = RunState(self.env_id, str(self.run_dir), self.goal,
+                              started_at if started_at is not None else time.time(),
+                              log_sink=self.rundir.append_log)
+        self._stop_request: str | None = None
+        self._abort = False
+        self._checkpoint_request = threading.Event()
+        self._paused = False
+        self._attached: dict[str, int] = {}
+        self.children: list[Child] = []
+        self.tensorboard_url: str | None = None
+
+    # --- thread-safe controls for the faces --------------------------------------------------
+
+    def request_stop(self, reason: str = "quit") -> None:
+        if self._stop_request is None:
+            self._stop_request = reason
+
+    def abort(self) -> None:
+        """Stop at once (a second Ctrl-C): no final checkpoint, children terminated."""
+        self._abort = True
+        self.request_stop("interrupted")
+        if hasattr(self, "stop_all"):
+            self.stop_sims.set()
+            self.stop_all.set()
+
+    def request_checkpoint(self) -> None:
+        self._checkpoint_request.set()
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        if hasattr(self, "pause"):
+            (self.pause.set if paused else self.pause.clear)()
+        self.log("paused" if paused else "resumed")
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def log(self, text: str, level: str = "info") -> None:
+        self.state.log(text, level)
+
+    def attach(self, role: str, pid: int) -> None:
+        self._attached[role] = pid
+
+    def detach(self, role: str) -> None:
+        self._attached.pop(role, None)
+
+    # --- processes ---------------------------------------------------------------------------
+
+    def _make_channels(self) -> None:
+        ctx, cfg = self.ctx, self.config
+        self.stop_all = ctx.Event()  # every process leaves
+        self.stop_sims = ctx.Event()  # simulators leave (shutdown step 1)
+        self.pause = ctx.Event()
+        if self._paused:
+            self.pause.set()
+        self.replay_ready = ctx.Event()
+        self.sample_batch = ctx.Value("i", 0)
+        self.q_exp = ctx.Queue(maxsize=cfg.replay.queue_batches)
+        self.q_samples = ctx.Queue(maxsize=cfg.replay.prefetch)
+        self.q_prio = ctx.Queue(maxsize=256)
+        self.q_stats = ctx.Queue(maxsize=4096)
+        self.q_learner_cmd = ctx.Queue(maxsize=16)
+        self.q_replay_cmd = ctx.Queue(maxsize=16)
+
+    def _spawn(self, role: str, index: int, target: Callable, args: tuple) -> Any:
+        p = self.ctx.Process(target=target, args=args, name=f"d3q-{role}-{index}", daemon=True)
+        p.start()
+        return p
+
+    def _start_simulator(self, index: int) -> Any:
+        ch = SimulatorChannels(self.q_exp, self.q_stats, self.params, self.counters,
+                               self.stop_sims, self.pause, self.replay_ready)
+        seed = self.config.run.seed * 1000 + index * 97 + 1
+        return self._spawn("simulator", index, simulator_main,
+                           (self.config, self.spec, index, self.n_simulators, seed, ch))
+
+    def _start_all(self) -> None:
+        cfg = self.config
+        self._make_channels()
+        replay_ch = ReplayChannels(self.q_exp, self.q_samples, self.q_prio, self.q_replay_cmd,
+                                   self.q_stats, self.stop_all, self.replay_ready,
+                                   self.sample_batch)
+        learner_ch = LearnerChannels(self.q_samples, self.q_prio, self.q_learner_cmd,
+                                     self.q_stats, self.params, self.counters, self.stop_all,
+                                     self.pause, self.sample_batch)
+        eval_ch = EvaluatorChannels(self.q_stats, self.params, self.stop_all)
+        threads = learner_threads(cfg, self.n_simulators)
+        resume = str(self.resume_checkpoint) if self.resume_checkpoint else None
+        self.children.append(Child("learner", 0, self._spawn(
+            "learner", 0, learner_main,
+            (cfg, self.spec, learner_ch, str(self.rundir.checkpoints), resume, threads))))
+        self.children.append(Child("replay", 0, self._spawn(
+            "replay", 0, replay_main, (cfg, self.spec.obs_dim, cfg.run.seed, replay_ch, None))))
+        for i in range(self.n_simulators):
+            self.children.append(Child("simulator", i, self._start_simulator(i)))
+        self.children.append(Child("evaluator", 0, self._spawn(
+            "evaluator", 0, evaluator_main, (cfg, self.spec, self.goal, eval_ch))))
+        eps = [simulator_epsilons(cfg, i, self.n_simulators) for i in range(self.n_simulators)]
+        lo, hi = min(e.min() for e in eps), max(e.max() for e in eps)
+        self.log(f"{self.env_id}: goal {self.goal:g}; {self.n_simulators} simulator(s) x "
+                 f"{cfg.simulators.envs_per_simulator} envs, epsilon {lo:.3f}..{hi:.2f}, "
+                 f"learner on {cfg.learner.devices} ({threads} thread(s)); run dir {self.run_dir}")
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self, on_snapshot: Callable[[Snapshot], None] | None = None) -> RunResult:
+        """Blocking: runs until the goal, a limit, a stop request or a fatal fault."""
+        self._tb = TensorBoardLog(self.rundir.tb, enabled=self.config.run.tensorboard)
+        self._tb.text("config", "```\n" + to_toml(self.config) + "\n```")
+        self._devices = DeviceSampler()
+        self._procs = ProcessSampler()
+        self._fatal: str | None = None
+        self._rate = (time.monotonic(), 0)
+        self._env_rate = 0.0
+        self._progress = (time.monotonic(), 0)
+        self._start_all()
+        self.state.phase = snap.PHASE_FILLING
+        snap_period = 1.0 / self.config.run.snapshot_hz
+        next_snap = next_tb = 0.0
+        try:
+            while True:
+                self._drain(timeout=0.02)
+                self._supervise()
+                if self._checkpoint_request.is_set():
+                    self._checkpoint_request.clear()
+                    self._send_learner(("checkpoint", "requested"))
+                reason = self._stop_reason()
+                if reason is not None:
+                    self.state.stop_reason = reason
+                    break
+                now = time.monotonic()
+                if now >= next_snap:
+                    next_snap = now + snap_period
+                    self._emit(on_snapshot)
+                if now >= next_tb:
+                    next_tb = now + 1.0
+                    self._write_tb()
+        finally:
+            result = self._shutdown(on_snapshot)
+        return result
+
+    def _send_learner(self, cmd: tuple) -> None:
+        try:
+            self.q_learner_cmd.put(cmd, timeout=1.0)
+        except queue.Full:
+            self.log("learner command queue full; request dropped", "warning")
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            msg = self.q_stats.get(timeout=timeout)
+        except queue.Empty:
+            return
+        for _ in range(1000):
+            self._handle(msg)
+            try:
+                msg = self.q_stats.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, msg: tuple) -> None:
+        kind, role, index, payload = msg
+        st = self.state
+        if kind == "stats":
+            st.latest[(role, index)] = payload
+        elif kind == "log":
+            level, text = payload
+            self.log(f"{role}: {text}", level)
+        elif kind == "ready":
+            st.learner_info = payload
+            self.log(f"learner ready on {', '.join(payload['devices'])}: "
+                     f"{payload['replicas']} replica(s), global batch {payload['global_batch']}")
+        elif kind == "checkpoint":
+            st.last_checkpoint = payload["path"]
+            self.log(f"checkpoint ({payload['reason']}): {payload['path']}")
+        elif kind == "eval":
+            point = st.add_eval(payload)
+            self._tb.scalar("eval/mean_return", point.mean, point.learner_samples)
+            self._tb.scalar("eval/max_return", point.max, point.learner_samples)
+            self.log(f"eval v{point.version} @ {point.learner_samples:,} samples: "
+                     f"mean {point.mean:.1f}, max {point.max:.0f}")
+            if point.mean >= self.goal and st.goal_eval is None:
+                st.goal_eval = point
+                st.phase = snap.PHASE_CONFIRMING
+                self.stop_sims.set()
+                self._send_learner(("stop", True))
+                self.log(f"goal {self.goal:g} reached after {point.elapsed:.1f}s; confirming "
+                         f"on {self.config.evaluation.confirm_episodes} fresh episodes")
+        elif kind == "confirm":
+            st.confirmation = Confirmation(payload["version"], payload["learner_samples"],
+                                           payload["env_steps"], payload["mean"],
+                                           payload["min"], payload["weights"])
+            self.log(f"confirmed score of v{payload['version']}: mean {payload['mean']:.1f} "
+                     f"over {self.config.evaluation.confirm_episodes} episodes")
+        elif kind == "error":
+            self.log(f"{role} {index} failed: {payload}", "error")
+        elif kind == "fatal":
+            self._fatal = f"{role}: {payload}"
+            self.log(self._fatal, "error")
+
+    def _supervise(self) -> None:
+        for child in self.children:
+            if child.process.is_alive():
+                if child.state in ("starting", "restarting"):
+                    child.state = "running"
+                continue
+            if child.state in ("exited", "failed"):
+                continue
+            code = child.process.exitcode
+            told_to_stop = self.stop_all.is_set() or (
+                self.stop_sims.is_set() and child.role == "simulator") or (
+                child.role == "learner" and self.state.goal_eval is not None)
+            if told_to_stop and code == 0:
+                child.state = "exited"
+            elif child.role == "simulator" and not self.stop_sims.is_set():
+                self._restart_simulator(child, code)
+            else:
+                child.state = "failed" if code else "exited"
+                if self._fatal is None:
+                    self._fatal = f"{child.role} process exited unexpectedly (exit code {code})"
+                    self.log(self._fatal, "error")
+
+    def _restart_simulator(self, child: Child, code: int | None) -> None:
+        now = time.monotonic()
+        child.restart_times.append(now)
+        recent = sum(1 for t in child.restart_times if now - t < 60.0)
+        limit = self.config.stop.max_restarts_per_minute
+        if recent > limit:
+            child.state = "failed"
+            self._fatal = (f"simulator {child.index} died {recent} times within a minute "
+                           f"(stop.max_restarts_per_minute = {limit})")
+            self.log(self._fatal, "error")
+            return
+        child.restarts += 1
+        child.state = "restarting"
+        self.log(f"simulator {child.index} died (exit code {code}); restart #{child.restarts}",
+                 "warning")
+        child.process = self._start_simulator(child.index)
+
+    def _stop_reason(self) -> str | None:
+        st, stop = self.state, self.config.stop
+        if self._fatal is not None:
+            return "error"
+        if st.goal_eval is not None:
+            # wait for the confirmation (and the learner's final checkpoint) a bounded time
+            learner = self._child("learner")
+            waited = st.elapsed() - st.goal_eval.elapsed
+            if (st.confirmation is not None and not learner.process.is_alive()) or waited > 60:
+                return "goal"
+            return None
+        if self._stop_request is not None:
+            return self._stop_request
+        if stop.max_seconds and st.elapsed() >= stop.max_seconds:
+            return "max_seconds"
+        if stop.max_learner_samples and self.counters.learner_samples >= stop.max_learner_samples:
+            return "max_learner_samples"
+        if stop.max_env_steps and self.counters.env_steps >= stop.max_env_steps:
+            return "max_env_steps"
+        return self._watch_stall()
+
+    def _watch_stall(self) -> str | None:
+        """Name the stuck stage when learner samples stop growing while nothing is paused."""
+        st, stop = self.state, self.config.stop
+        now, samples = time.monotonic(), self.counters.learner_samples
+        if (self._paused or samples != self._progress[1] or not st.learner_info
+                or not self.replay_ready.is_set()):
+            self._progress = (now, samples)
+            if st.stall:
+                self.log("training resumed", "info")
+            st.stall = None
+            return None
+        idle = now - self._progress[0]
+        if idle < stop.stall_warn_seconds:
+            return None
+        r = st.stats("replay")
+        if r.get("insert_rate", 0.0) <= 0.0 and not r.get("waiting_insert"):
+            stage = "no experiences arriving from the simulators"
+        elif r.get("sample_rate", 0.0) <= 0.0:
+            stage = "the replay is not serving sample batches"
+        else:
+            stage = "the learner is not consuming sample batches"
+        if st.stall != stage:
+            st.stall = stage
+            self.log(f"stalled {idle:.0f}s: {stage}", "warning")
+        if idle >= stop.stall_stop_seconds:
+            self._fatal = f"stalled for {idle:.0f}s: {stage}"
+            return "stalled"
+        return None
+
+    def _child(self, role: str, index: int = 0) -> Child:
+        return next(c for c in self.children if c.role == role and c.index == index)
+
+    # --- telemetry ---------------------------------------------------------------------------
+
+    def _process_rows(self) -> tuple[ProcessStats, ...]:
+        pids = {(c.role, c.index): c.process.pid for c in self.children if c.process.pid}
+        pids[("orchestrator", 0)] = os.getpid()
+        for role, pid in self._attached.items():
+            pids[(role, 0)] = pid
+        load = self._procs.sample(pids)
+        rows = [self._row("orchestrator", 0, os.getpid(), "running", 0, load)]
+        for c in self.children:
+            state = "paused" if self._paused and c.state == "running" else c.state
+            rows.append(self._row(c.role, c.index, c.process.pid, state, c.restarts, load))
+        for role, pid in self._attached.items():
+            rows.append(self._row(role, 0, pid, "running", 0, load))
+        return tuple(rows)
+
+    def _row(self, role: str, index: int, pid: int | None, state: str, restarts: int,
+             load: dict) -> ProcessStats:
+        s = self.state.stats(role, index)
+        rate, unit, detail = 0.0, "", ""
+        if role == "simulator":
+            rate, unit = s.get("steps_per_s", 0.0), "steps/s"
+            if "epsilon" in s:
+                detail = f"eps {s['epsilon']:.2f}"
+        elif role == "learner":
+            rate, unit = s.get("samples_per_s", 0.0), "samples/s"
+        elif role == "replay":
+            rate, unit = s.get("sample_rate", 0.0), "samples/s"
+        cpu, rss = load.get((role, index), (0.0, 0))
+        return ProcessStats(role, index, pid, state, rate, unit, cpu, rss, restarts, detail)
+
+    def _emit(self, on_snapshot: Callable[[Snapshot], None] | None) -> None:
+        st = self.state
+        if st.phase == snap.PHASE_FILLING and self.replay_ready.is_set() and st.learner_info:
+            st.phase = snap.PHASE_TRAINING
+        now, steps = time.monotonic(), self.counters.env_steps
+        t0, s0 = self._rate
+        if now - t0 >= 0.5:
+            self._env_rate = (steps - s0) / (now - t0)
+            self._rate = (now, steps)
+        if on_snapshot is None:
+            return
+        info = st.learner_info
+        devices = self._devices.sample(learner_devices=tuple(info.get("devices", ())))
+        on_snapshot(st.snapshot(devices=devices, processes=self._process_rows(),
+                                env_steps=steps, env_steps_per_s=self._env_rate,
+                                episodes=self.counters.episodes, paused=self._paused,
+                                tensorboard_url=self.tensorboard_url))
+
+    def _write_tb(self) -> None:
+        step = self.counters.learner_samples
+        for tag, value in self.state.tensorboard_scalars().items():
+            self._tb.scalar(tag, value, step)
+        self._tb.scalar("simulators/env_steps_per_s", self._env_rate, step)
+        self._tb.scalar("simulators/env_steps", float(self.counters.env_steps), step)
+
+    # --- shutdown ----------------------------------------------------------------------------
+
+    def _shutdown(self, on_snapshot: Callable[[Snapshot], None] | None) -> RunResult:
+        st = self.state
+        st.phase = snap.PHASE_STOPPING
+        self.stop_sims.set()
+        learner = self._child("learner") if self.children else None
+        if learner is not None and learner.process.is_alive() and st.goal_eval is None:
+            final = st.stop_reason not in ("error", "stalled")
+            self._send_learner(("stop", final))
+        deadline = time.monotonic() + 15.0
+        if self._abort:
+            self.stop_all.set()
+        while learner is not None and learner.process.is_alive() and time.monotonic() < deadline:
+            self._drain(timeout=0.05)
+        self.stop_all.set()
+        deadline = time.monotonic() + (0.5 if self._abort else 5.0)
+        while any(c.process.is_alive() for c in self.children) and time.monotonic() < deadline:
+            self._drain(timeout=0.02)
+        for c in self.children:
+            if c.process.is_alive():
+                c.process.terminate()
+        for c in self.children:
+            c.process.join(timeout=2.0)
+            if c.process.is_alive():
+                c.process.kill()
+                c.process.join(timeout=2.0)
+            if c.state not in ("failed",):
+                c.state = "exited"
+        self._drain_all()
+        for q in (self.q_exp, self.q_samples, self.q_prio, self.q_stats, self.q_learner_cmd,
+                  self.q_replay_cmd):
+            q.close()
+            q.cancel_join_thread()
+        result = self._result()
+        st.phase = snap.PHASE_GOAL if result.solved else snap.PHASE_STOPPED
+        self._emit(on_snapshot)
+        self._tb.close()
+        return result
+
+    def _drain_all(self) -> None:
+        for q in (self.q_stats,):
+            while True:
+                try:
+                    self._handle(q.get_nowait())
+                except (queue.Empty, OSError, EOFError):
+                    break
+        for q in (self.q_exp, self.q_samples, self.q_prio):
+            while True:
+                try:
+                    q.get_nowait()
+                except (queue.Empty, OSError, EOFError):
+                    break
+
+    def _result(self) -> RunResult:
+        st, reason = self.state, self.state.stop_reason or "error"
+        solved = st.goal_eval is not None
+        if solved and st.confirmation is not None:
+            self._save_best(st.confirmation)
+        goal = st.goal_eval
+        summary = {
+            "solved": solved,
+            "stop_reason": "goal" if solved else reason,
+            "error": self._fatal,
+            "env_id": self.env_id,
+            "goal": self.goal,
+            "seconds_to_goal": goal.elapsed if goal else None,
+            "learner_samples_at_goal": goal.learner_samples if goal else None,
+            "env_steps_at_goal": goal.env_steps if goal else None,
+            "best_eval_mean": st.best_eval,
+            "confirmed_eval_mean": st.confirmation.mean if st.confirmation else None,
+            "confirmed_eval_min": st.confirmation.min if st.confirmation else None,
+            "wall_seconds": st.elapsed(),
+            "seed": self.config.run.seed,
+            "learner_samples": self.counters.learner_samples,
+            "env_steps": self.counters.env_steps,
+            "simulators": self.n_simulators,
+            "last_checkpoint": st.last_checkpoint,
+            "evals": [e.__dict__ for e in st.evals],
+        }
+        try:
+            self.rundir.write_result(summary)
+        except OSError as exc:
+            self.log(f"cannot write result.json: {exc}", "error")
+        if solved:
+            code = EXIT_GOAL
+        elif reason in ("interrupted", "quit"):
+            code = EXIT_INTERRUPTED
+        else:
+            code = EXIT_LIMIT
+        return RunResult(solved, summary["stop_reason"], code, self._fatal, summary)
+
+    def _save_best(self, c: Confirmation) -> None:
+        meta = {"version": c.version, "learner_samples": c.learner_samples,
+                "env_steps": c.env_steps, "learner_steps": 0, "env_id": self.env_id,
+                "spec": self.spec.to_dict(), "confirmed_eval_mean": c.mean}
+        try:
+            path = save_checkpoint(self.rundir.checkpoints, {"online": c.weights}, meta,
+                                   name="best.npz")
+            self.log(f"goal parameters saved: {path}")
+        except OSError as exc:
+            self.log(f"cannot save best checkpoint: {exc}", "error")
+

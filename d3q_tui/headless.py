@@ -1,0 +1,114 @@
+"""--no-ui: a live rich status line and log lines over the same Snapshots the dashboard renders,
+then a final summary. Works in CI logs too (no live display when stdout is no terminal)."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from d3q_core.snapshot import Snapshot
+
+
+def _fmt(x: float | None, spec: str = ".1f") -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def status_line(s: Snapshot) -> Text:
+    last = s.evals[-1] if s.evals else None
+    t = Text()
+    t.append(f"{s.elapsed:6.1f}s ", style="bold")
+    t.append(f"{s.phase:<15}", style="cyan")
+    t.append(f" learner {s.learner.samples:>10,} samples ({s.learner.samples_per_s:,.0f}/s)")
+    t.append(f"  env {s.env_steps:>9,} steps ({s.env_steps_per_s:,.0f}/s)")
+    t.append(f"  replay {s.replay.size:,}")
+    t.append(f"  eval {_fmt(last.mean if last else None)}", style="green")
+    t.append(f" (best {_fmt(s.best_eval)}, goal {s.goal:g})")
+    if s.paused:
+        t.append("  PAUSED", style="bold yellow")
+    if s.stall:
+        t.append(f"  stalled: {s.stall}", style="bold red")
+    return t
+
+
+def summary_table(result: Any) -> Table:
+    s = result.summary
+    table = Table(title="d3q run summary", show_header=False, title_style="bold")
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("solved", "yes" if s.get("solved") else "no"),
+        ("stop reason", str(s.get("stop_reason"))),
+        ("seconds to goal", _fmt(s.get("seconds_to_goal"))),
+        ("learner samples at goal", _fmt(s.get("learner_samples_at_goal"), ",")),
+        ("env steps at goal", _fmt(s.get("env_steps_at_goal"), ",")),
+        ("best eval mean", _fmt(s.get("best_eval_mean"))),
+        ("confirmed eval mean", _fmt(s.get("confirmed_eval_mean"))),
+        ("wall seconds", _fmt(s.get("wall_seconds"))),
+        ("run directory", str(s.get("run_dir", ""))),
+    ]
+    if result.error:
+        rows.append(("error", result.error))
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+class HeadlessPrinter:
+    """Receives Snapshots from the orchestrator and prints new log lines and a status line."""
+
+    def __init__(self, console: Console, live: Live | None):
+        self.console, self.live = console, live
+        self.last_seq = 0
+        self.last_plain = 0.0
+
+    def __call__(self, s: Snapshot) -> None:
+        for line in s.log:
+            if line.seq > self.last_seq:
+                self.last_seq = line.seq
+                style = {"warning": "yellow", "error": "bold red"}.get(line.level, "")
+                self.console.print(f"[dim]{line.elapsed:7.1f}s[/dim] {line.text}", style=style,
+                                   markup=True, highlight=False)
+        if self.live is not None:
+            self.live.update(status_line(s))
+        elif s.elapsed - self.last_plain >= 5.0:
+            self.last_plain = s.elapsed
+            self.console.print(status_line(s), highlight=False)
+
+
+def run_headless(orch: Any, console: Console | None = None) -> int:
+    """Run to the end; SIGINT/SIGTERM stop gracefully, a second SIGINT stops at once."""
+    console = console or Console(highlight=False)
+    interrupts = {"n": 0}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        interrupts["n"] += 1
+        if interrupts["n"] == 1:
+            orch.log(f"{signal.Signals(signum).name}: stopping (checkpoint, then exit)", "warning")
+            orch.request_stop("interrupted")
+        else:
+            orch.log("second interrupt: stopping now", "warning")
+            orch.abort()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+    live = Live(console=console, refresh_per_second=4, transient=True) if console.is_terminal \
+        else None
+    printer = HeadlessPrinter(console, live)
+    if live is not None:
+        with live:
+            result = orch.run(printer)
+    else:
+        result = orch.run(printer)
+    result.summary["run_dir"] = str(orch.run_dir)
+    console.print(summary_table(result))
+    sys.stdout.flush()
+    return result.exit_code

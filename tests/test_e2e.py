@@ -1,0 +1,68 @@
+"""End to end: a headless run in a subprocess with small limits leaves a complete run
+directory and no process behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import TINY, Watched
+
+
+@pytest.mark.timeout(240)
+def test_headless_run_with_a_sample_limit(tmp_path):
+    run_dir = tmp_path / "run"
+    w = Watched(["--no-ui", "--run-dir", str(run_dir), *TINY,
+                 "--set", "stop.max_learner_samples=6000", "--set", "stop.goal=10000"])
+    code, out, err = w.wait(timeout=200)
+    assert code == 1, (out, err)  # a limit ended the run
+    assert len(w.seen) >= 4  # learner, replay, evaluator and at least one simulator ran
+    assert w.survivors() == []
+
+    result = json.loads((run_dir / "result.json").read_text())
+    for key in ("solved", "stop_reason", "seconds_to_goal", "learner_samples_at_goal",
+                "env_steps_at_goal", "best_eval_mean", "confirmed_eval_mean", "wall_seconds",
+                "seed"):
+        assert key in result
+    assert result["solved"] is False and result["stop_reason"] == "max_learner_samples"
+    assert result["learner_samples"] >= 6000
+    assert result["best_eval_mean"] is not None  # evaluations ran every 2000 samples
+    assert (run_dir / "config.toml").is_file()
+    assert list((run_dir / "checkpoints").glob("ckpt-*.npz"))
+    events = list((run_dir / "tb").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    assert b"eval/mean_return" in events[0].read_bytes()
+    assert "run summary" in out
+
+
+@pytest.mark.timeout(240)
+def test_headless_run_reaches_an_easy_goal(tmp_path):
+    run_dir = tmp_path / "run"
+    w = Watched(["--no-ui", "--run-dir", str(run_dir), *TINY, "--set", "stop.goal=30",
+                 "--set", "stop.max_seconds=150"])
+    code, out, err = w.wait(timeout=200)
+    assert code == 0, (out, err)
+    assert w.survivors() == []
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["solved"] is True and result["stop_reason"] == "goal"
+    assert result["seconds_to_goal"] > 0 and result["env_steps_at_goal"] > 0
+    assert result["confirmed_eval_mean"] is not None
+    assert (run_dir / "checkpoints" / "best.npz").is_file()
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    for args, fragment in [
+        (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
+        (["--env", "Pendulum-v1"], "Discrete"),
+        (["--set", "replay.capacity=0"], "replay.capacity"),
+        (["--config", str(tmp_path / "missing.toml")], "missing.toml"),
+        (["--bogus-flag"], "--bogus-flag"),
+    ]:
+        w = Watched(["--no-ui", "--run-dir", str(tmp_path / "r"), *args])
+        code, out, err = w.wait(timeout=60)
+        assert code == 2, (args, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0], (args, err)
+        assert "Traceback" not in err
+        assert not (tmp_path / "r").exists()  # nothing written for a rejected run
