@@ -29,6 +29,9 @@ def run_seed(seed: int, workdir: Path, extra: list[str] | None = None,
         return {"seed": seed, "solved": False, "exit_code": proc.returncode, "wall": wall,
                 "error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
     r = json.loads(result_path.read_text())
+    for line in (run_dir / "log.txt").read_text().splitlines():
+        if "warning" in line or "error" in line:
+            print(f"  seed {seed}: {line.strip()}", flush=True)
     return {
         "seed": seed,
         "solved": bool(r["solved"]),

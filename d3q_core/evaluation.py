@@ -17,7 +17,7 @@ import numpy as np
 from d3q_core.config import Config
 from d3q_core.envs import make_vector_env
 from d3q_core.params import ParamStore
-from d3q_core.proc import child_setup, send_nowait
+from d3q_core.proc import child_setup, flush_and_exit, send_nowait
 from d3q_core.qnet import NumpyQNet, QNetSpec
 
 
@@ -90,5 +90,6 @@ def evaluator_main(cfg: Config, spec: QNetSpec, goal: float, ch: EvaluatorChanne
                 # The orchestrator stops the run; stay until told so the message is read.
                 ch.stop.wait()
     except Exception as exc:
-        send_nowait(ch.stats, ("error", "evaluator", 0, f"{type(exc).__name__}: {exc}"))
-        raise SystemExit(1) from None
+        send_nowait(ch.stats, ("fatal", "evaluator", 0, f"{type(exc).__name__}: {exc}"))
+        flush_and_exit(1, (ch.stats,))
+    flush_and_exit(0, (ch.stats,))

@@ -346,7 +346,11 @@ class Orchestrator:
             # wait for the confirmation (and the learner's final checkpoint) a bounded time
             learner = self._child("learner")
             waited = st.elapsed() - st.goal_eval.elapsed
-            if (st.confirmation is not None and not learner.process.is_alive()) or waited > 60:
+            if st.confirmation is not None and not learner.process.is_alive():
+                return "goal"
+            if waited > 20:
+                missing = "the confirmation" if st.confirmation is None else "the learner's exit"
+                self.log(f"gave up waiting for {missing} after {waited:.0f}s", "warning")
                 return "goal"
             return None
         if self._stop_request is not None:

@@ -8,6 +8,7 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -59,6 +60,23 @@ def child_setup(title: str, out_queues: Iterable[Any] = ()) -> None:
     # A child must never hang at exit flushing a queue nobody reads any more.
     for q in out_queues:
         q.cancel_join_thread()
+
+
+def flush_and_exit(code: int, out_queues: Iterable[Any] = (), timeout: float = 2.0) -> None:
+    """Leave without interpreter teardown (TensorFlow's can hang at exit), after the queue
+    feeder threads have written what they hold, so the last messages are not lost."""
+    for q in out_queues:
+        with contextlib.suppress(Exception):
+            q.close()
+    deadline = time.monotonic() + timeout
+    for q in out_queues:
+        feeder = getattr(q, "_thread", None)
+        if feeder is not None:
+            feeder.join(max(0.0, deadline - time.monotonic()))
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def put_with_stop(q: Any, item: Any, stop: Any, timeout: float = 0.1) -> bool:

@@ -18,7 +18,7 @@ from d3q_core.config import Config
 from d3q_core.envs import make_vector_env
 from d3q_core.nstep import NStepBuffer
 from d3q_core.params import ParamStore, SharedCounters
-from d3q_core.proc import Ticker, child_setup, put_with_stop, send_nowait
+from d3q_core.proc import Ticker, child_setup, flush_and_exit, put_with_stop, send_nowait
 from d3q_core.qnet import NumpyQNet, QNetSpec
 from d3q_core.transitions import transition_dtype
 
@@ -163,8 +163,10 @@ def simulator_main(cfg: Config, spec: QNetSpec, index: int, n_simulators: int, s
                    ch: SimulatorChannels) -> None:
     """Process entry point (spawn)."""
     child_setup(f"d3q: simulator {index}", out_queues=(ch.experiences, ch.stats))
+    code = 0
     try:
         Simulator(cfg, spec, index, n_simulators, seed).run(ch)
     except Exception as exc:  # reported, then the orchestrator restarts this simulator
         send_nowait(ch.stats, ("error", "simulator", index, f"{type(exc).__name__}: {exc}"))
-        raise SystemExit(1) from None
+        code = 1
+    flush_and_exit(code, (ch.stats,))

@@ -15,7 +15,7 @@ import numpy as np
 
 from d3q_core.config import Config
 from d3q_core.params import ParamStore, SharedCounters
-from d3q_core.proc import Ticker, child_setup, put_with_stop, send_nowait
+from d3q_core.proc import Ticker, child_setup, flush_and_exit, put_with_stop, send_nowait
 from d3q_core.qnet import QNetSpec
 
 
@@ -173,13 +173,14 @@ class Learner:
 def learner_main(cfg: Config, spec: QNetSpec, ch: LearnerChannels, checkpoint_dir: str,
                  resume_from: str | None, threads: int) -> None:
     """Process entry point (spawn)."""
-    child_setup("d3q: learner", out_queues=(ch.priorities, ch.stats))
+    out = (ch.priorities, ch.stats)
+    child_setup("d3q: learner", out_queues=out)
     _quiet_tensorflow()
+    code = 1
     try:
         learner = Learner(cfg, spec, ch, Path(checkpoint_dir),
                           Path(resume_from) if resume_from else None, threads)
         code = learner.run()
     except Exception as exc:
         send_nowait(ch.stats, ("fatal", "learner", 0, f"{type(exc).__name__}: {exc}"))
-        raise SystemExit(1) from None
-    raise SystemExit(code)
+    flush_and_exit(code, out)

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from d3q_core.config import Config
-from d3q_core.proc import Ticker, child_setup, send_nowait
+from d3q_core.proc import Ticker, child_setup, flush_and_exit, send_nowait
 from d3q_core.replay.memory import ReplayMemory
 from d3q_core.replay.ratelimit import RateLimiter
 from d3q_core.transitions import transition_dtype
@@ -168,10 +166,12 @@ class ReplayService:
 def replay_main(cfg: Config, obs_dim: int, seed: int, ch: ReplayChannels,
                 restore: str | None = None) -> None:
     """Process entry point (spawn)."""
-    child_setup("d3q: replay", out_queues=(ch.samples, ch.stats))
-    np.random.seed(seed)
+    out = (ch.samples, ch.stats)
+    child_setup("d3q: replay", out_queues=out)
+    code = 0
     try:
         ReplayService(cfg, obs_dim, seed, Path(restore) if restore else None).run(ch)
     except Exception as exc:
-        send_nowait(ch.stats, ("error", "replay", 0, f"{type(exc).__name__}: {exc}"))
-        raise SystemExit(1) from None
+        send_nowait(ch.stats, ("fatal", "replay", 0, f"{type(exc).__name__}: {exc}"))
+        code = 1
+    flush_and_exit(code, (ch.stats,))
