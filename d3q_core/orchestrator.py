@@ -7,6 +7,7 @@ thread) and never imports TensorFlow.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import threading
@@ -18,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from d3q_core import snapshot as snap
-from d3q_core.checkpoint import newest_checkpoint, save_checkpoint
+from d3q_core.atomic import write_text_atomic
+from d3q_core.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    newest_checkpoint,
+    save_checkpoint,
+)
 from d3q_core.config import Config, to_toml
 from d3q_core.envs import EnvError, inspect_env
 from d3q_core.evaluation import EvaluatorChannels, evaluator_main
@@ -30,7 +38,7 @@ from d3q_core.replay.service import ReplayChannels, replay_main
 from d3q_core.rundir import RunDir, TensorBoardLog
 from d3q_core.runstate import Confirmation, RunState
 from d3q_core.simulator import SimulatorChannels, simulator_epsilons, simulator_main
-from d3q_core.snapshot import ProcessStats, Snapshot
+from d3q_core.snapshot import EvalPoint, ProcessStats, Snapshot
 from d3q_core.telemetry import DeviceSampler, ProcessSampler
 
 EXIT_GOAL, EXIT_LIMIT, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -87,14 +95,16 @@ class Orchestrator:
         self.env_id = config.env.id
         self.spec = QNetSpec(info.obs_dim, info.n_actions, tuple(config.learner.hidden),
                              config.learner.dueling)
+        self.resume_checkpoint: Path | None = None
+        self.resume_meta: dict = {}
         if resume is not None:
             self.rundir = RunDir.open_existing(resume)
-            self.resume_checkpoint = newest_checkpoint(self.rundir.path)
+            self._load_resume_point()
         else:
             self.rundir = RunDir.create(Path(config.run.root), self.env_id, run_dir)
-            self.resume_checkpoint = None
         self.rundir.write_config(config)
         self.run_dir = self.rundir.path
+        self.replay_snapshot_path = self.rundir.checkpoints / "replay.npz"
         self.n_simulators = simulator_count(config)
         self.ctx = spawn_context()
         self.params = ParamStore(self.ctx, self.spec.n_params)
@@ -102,6 +112,12 @@ class Orchestrator:
         self.state = RunState(self.env_id, str(self.run_dir), self.goal,
                               started_at if started_at is not None else time.time(),
                               log_sink=self.rundir.append_log)
+        if self.resume_checkpoint is not None:
+            m = self.resume_meta
+            self.counters.restore(int(m.get("env_steps", 0)), int(m["learner_samples"]),
+                                  int(m.get("learner_steps", 0)))
+            self.state.evals = [EvalPoint(**e) for e in self._read_run_state().get("evals", [])]
+        self._replay_saved = threading.Event()
         self._stop_request: str | None = None
         self._abort = False
         self._checkpoint_request = threading.Event()
@@ -109,6 +125,30 @@ class Orchestrator:
         self._attached: dict[str, int] = {}
         self.children: list[Child] = []
         self.tensorboard_url: str | None = None
+
+    def _load_resume_point(self) -> None:
+        ckpt = newest_checkpoint(self.rundir.path)
+        if ckpt is None:
+            raise CheckpointError(f"{self.rundir.checkpoints}: no loadable checkpoint to resume")
+        _, meta = load_checkpoint(ckpt)
+        check_compatible(ckpt, meta, self.env_id, self.spec)
+        self.resume_checkpoint, self.resume_meta = ckpt, meta
+
+    def _read_run_state(self) -> dict:
+        try:
+            return json.loads((self.rundir.path / "run_state.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_run_state(self) -> None:
+        """What the learner's checkpoint does not know: the evaluation history."""
+        state = {"evals": [e.__dict__ for e in self.state.evals],
+                 "env_steps": self.counters.env_steps,
+                 "checkpoint": self.state.last_checkpoint}
+        try:
+            write_text_atomic(self.rundir.path / "run_state.json", json.dumps(state))
+        except OSError as exc:
+            self.log(f"cannot write run_state.json: {exc}", "error")
 
     # --- thread-safe controls for the faces --------------------------------------------------
 
@@ -169,12 +209,13 @@ class Orchestrator:
         p.start()
         return p
 
-    def _start_simulator(self, index: int) -> Any:
+    def _start_simulator(self, index: int, incarnation: int = 0) -> Any:
         ch = SimulatorChannels(self.q_exp, self.q_stats, self.params, self.counters,
                                self.stop_sims, self.pause, self.replay_ready)
         seed = self.config.run.seed * 1000 + index * 97 + 1
         return self._spawn("simulator", index, simulator_main,
-                           (self.config, self.spec, index, self.n_simulators, seed, ch))
+                           (self.config, self.spec, index, self.n_simulators, seed, ch,
+                            incarnation, self.resume_checkpoint is not None))
 
     def _start_all(self) -> None:
         cfg = self.config
@@ -191,12 +232,21 @@ class Orchestrator:
         self.children.append(Child("learner", 0, self._spawn(
             "learner", 0, learner_main,
             (cfg, self.spec, learner_ch, str(self.rundir.checkpoints), resume, threads))))
+        restore = None
+        if cfg.replay.snapshot and self.resume_checkpoint and self.replay_snapshot_path.is_file():
+            restore = str(self.replay_snapshot_path)
+            self.log(f"restoring the replay memory from {restore}")
         self.children.append(Child("replay", 0, self._spawn(
-            "replay", 0, replay_main, (cfg, self.spec.obs_dim, cfg.run.seed, replay_ch, None))))
+            "replay", 0, replay_main, (cfg, self.spec.obs_dim, cfg.run.seed, replay_ch,
+                                       restore))))
         for i in range(self.n_simulators):
             self.children.append(Child("simulator", i, self._start_simulator(i)))
         self.children.append(Child("evaluator", 0, self._spawn(
-            "evaluator", 0, evaluator_main, (cfg, self.spec, self.goal, eval_ch))))
+            "evaluator", 0, evaluator_main,
+            (cfg, self.spec, self.goal, eval_ch, self.counters.learner_samples))))
+        if self.resume_checkpoint is not None:
+            self.log(f"resumed from {self.resume_checkpoint} at "
+                     f"{self.counters.learner_samples:,} learner samples")
         eps = [simulator_epsilons(cfg, i, self.n_simulators) for i in range(self.n_simulators)]
         lo, hi = min(e.min() for e in eps), max(e.max() for e in eps)
         self.log(f"{self.env_id}: goal {self.goal:g}; {self.n_simulators} simulator(s) x "
@@ -274,6 +324,16 @@ class Orchestrator:
         elif kind == "checkpoint":
             st.last_checkpoint = payload["path"]
             self.log(f"checkpoint ({payload['reason']}): {payload['path']}")
+            self._write_run_state()
+            if self.config.replay.snapshot:
+                self._replay_saved.clear()
+                try:
+                    self.q_replay_cmd.put_nowait(("snapshot", str(self.replay_snapshot_path)))
+                except queue.Full:
+                    pass
+        elif kind == "replay_saved":
+            self._replay_saved.set()
+            self.log(f"replay memory saved: {payload}")
         elif kind == "eval":
             point = st.add_eval(payload)
             self._tb.scalar("eval/mean_return", point.mean, point.learner_samples)
@@ -336,7 +396,7 @@ class Orchestrator:
         child.state = "restarting"
         self.log(f"simulator {child.index} died (exit code {code}); restart #{child.restarts}",
                  "warning")
-        child.process = self._start_simulator(child.index)
+        child.process = self._start_simulator(child.index, child.restarts)
 
     def _stop_reason(self) -> str | None:
         st, stop = self.state, self.config.stop
@@ -466,6 +526,11 @@ class Orchestrator:
             self.stop_all.set()
         while learner is not None and learner.process.is_alive() and time.monotonic() < deadline:
             self._drain(timeout=0.05)
+        if self.config.replay.snapshot and not self._abort:
+            deadline = time.monotonic() + 15.0
+            while not self._replay_saved.is_set() and time.monotonic() < deadline \
+                    and self._child("replay").process.is_alive():
+                self._drain(timeout=0.05)
         self.stop_all.set()
         deadline = time.monotonic() + (0.5 if self._abort else 5.0)
         while any(c.process.is_alive() for c in self.children) and time.monotonic() < deadline:
@@ -530,6 +595,7 @@ class Orchestrator:
             "simulators": self.n_simulators,
             "last_checkpoint": st.last_checkpoint,
             "evals": [e.__dict__ for e in st.evals],
+            "resumed_from": str(self.resume_checkpoint) if self.resume_checkpoint else None,
         }
         try:
             self.rundir.write_result(summary)

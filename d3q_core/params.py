@@ -61,6 +61,11 @@ class ParamStore:
         h[0] += 1  # even: consistent
         return version
 
+    def continue_from(self, version: int) -> None:
+        """A resumed run keeps counting versions from its checkpoint."""
+        if version > int(self._header[1]):
+            self._header[1] = version
+
     # --- readers ----------------------------------------------------------------------------
 
     @property

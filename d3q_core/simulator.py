@@ -16,6 +16,7 @@ import numpy as np
 
 from d3q_core.config import Config
 from d3q_core.envs import make_vector_env
+from d3q_core.faults import fault
 from d3q_core.nstep import NStepBuffer
 from d3q_core.params import ParamStore, SharedCounters
 from d3q_core.proc import Ticker, child_setup, flush_and_exit, put_with_stop, send_nowait
@@ -113,8 +114,11 @@ class Simulator:
         self.obs = next_obs
         return records, int(valid.sum()), int(done.sum())
 
-    def run(self, ch: SimulatorChannels) -> None:
+    def run(self, ch: SimulatorChannels, incarnation: int = 0, resumed: bool = False) -> None:
         cfg = self.cfg.simulators
+        raise_after = fault("simulator_always_raise_after") if self.index == 0 else None
+        if self.index == 0 and incarnation == 0 and raise_after is None:
+            raise_after = fault("simulator_raise_after")
         pending: list[np.ndarray] = []
         stats_tick = Ticker(0.5)
         steps_since, t_since = 0, time.monotonic()
@@ -125,7 +129,10 @@ class Simulator:
                 continue
             if step_no % cfg.param_sync_every == 0:
                 self.maybe_update_params(ch.params)
-            warmup = cfg.warmup_random and not ch.replay_ready.is_set()
+            if raise_after is not None and step_no >= raise_after:
+                raise RuntimeError(f"injected fault after {step_no} steps")
+            # a resumed run's policy is already trained: no random warm-up
+            warmup = cfg.warmup_random and not resumed and not ch.replay_ready.is_set()
             records, steps, episodes = self.step(warmup)
             step_no += 1
             steps_since += steps
@@ -160,12 +167,12 @@ class Simulator:
 
 
 def simulator_main(cfg: Config, spec: QNetSpec, index: int, n_simulators: int, seed: int,
-                   ch: SimulatorChannels) -> None:
+                   ch: SimulatorChannels, incarnation: int = 0, resumed: bool = False) -> None:
     """Process entry point (spawn)."""
     child_setup(f"d3q: simulator {index}", out_queues=(ch.experiences, ch.stats))
     code = 0
     try:
-        Simulator(cfg, spec, index, n_simulators, seed).run(ch)
+        Simulator(cfg, spec, index, n_simulators, seed).run(ch, incarnation, resumed)
     except Exception as exc:  # reported, then the orchestrator restarts this simulator
         send_nowait(ch.stats, ("error", "simulator", index, f"{type(exc).__name__}: {exc}"))
         code = 1

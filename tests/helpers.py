@@ -41,8 +41,9 @@ class Watched:
     """A d3q command whose descendants are recorded while it runs, so a test can assert that
     none outlives it."""
 
-    def __init__(self, args: list[str], cwd: Path | None = None):
-        self.proc = subprocess.Popen(d3q_command(*args), cwd=cwd or REPO, env=child_env(),
+    def __init__(self, args: list[str], cwd: Path | None = None, env: dict | None = None):
+        self.proc = subprocess.Popen(d3q_command(*args), cwd=cwd or REPO,
+                                     env={**child_env(), **(env or {})},
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.seen: dict[int, float] = {}  # pid -> create_time (pids are reused)
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from d3q_core.config import Config
+from d3q_core.faults import fault
 from d3q_core.params import ParamStore, SharedCounters
 from d3q_core.proc import Ticker, child_setup, flush_and_exit, put_with_stop, send_nowait
 from d3q_core.qnet import QNetSpec
@@ -96,7 +97,10 @@ class Learner:
     def run(self) -> int:
         ch, lcfg = self.ch, self.cfg.learner
         ch.sample_batch.value = self.trainer.global_batch
+        ch.params.continue_from(self.version_base)
         self.publish()
+        sleep_per_step = fault("learner_sleep") or 0.0
+        nan_after = fault("learner_nan_after")
         send_nowait(ch.stats, ("ready", "learner", 0, {
             "devices": list(self.devices), "replicas": self.trainer.replicas,
             "global_batch": self.trainer.global_batch,
@@ -128,6 +132,10 @@ class Learner:
             td, loss, mean_q = self.trainer.train_step(
                 records["obs"], records["action"], records["reward"], records["next_obs"],
                 records["discount"], weights)
+            if sleep_per_step:
+                time.sleep(sleep_per_step)
+            if nan_after is not None and self.trainer.steps >= nan_after:
+                loss = float("nan")
             if not math.isfinite(loss):
                 where = self.last_good or "none yet"
                 ch.stats.put(("fatal", "learner", 0,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from d3q_core.config import Config
+from d3q_core.faults import fault
 from d3q_core.proc import Ticker, child_setup, flush_and_exit, send_nowait
 from d3q_core.replay.memory import ReplayMemory
 from d3q_core.replay.ratelimit import RateLimiter
@@ -46,6 +47,7 @@ class ReplayService:
         self._limiter_batch = 0
         self.pending: tuple | None = None
         self.dropped = 0
+        self.stop_serving_after = fault("replay_stop_serving_after")
         self.sampled_total = 0
 
     def beta(self) -> float:
@@ -69,7 +71,7 @@ class ReplayService:
     def run(self, ch: ReplayChannels) -> None:
         stats_tick = Ticker(0.5)
         last = (time.monotonic(), 0, 0)
-        inserted = 0
+        inserted = served = 0
         while not ch.stop.is_set():
             busy = False
             batch = ch.sample_batch.value
@@ -102,11 +104,14 @@ class ReplayService:
             if not ch.ready.is_set() and len(self.memory) >= self.cfg.replay.min_size:
                 ch.ready.set()
             # 3. keep sample batches prefetched for the learner
+            if self.stop_serving_after is not None and served >= self.stop_serving_after:
+                batch = 0  # injected fault: the replay silently stops serving
             while batch > 0 and not ch.samples.full() and lim.can_sample(batch):
                 s = self.memory.sample(batch, self.beta())
                 ch.samples.put_nowait((s.records, s.indices, s.weights))
                 lim.sample(batch)
                 self.sampled_total += batch
+                served += 1
                 busy = True
             self._commands(ch)
             if stats_tick.due():

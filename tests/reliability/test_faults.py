@@ -1,0 +1,187 @@
+"""One subprocess test per fault: each asserts the run's outcome and that no process is left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from tests.helpers import TINY, Watched
+
+
+def wait_for(predicate, timeout: float, w: Watched, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        w.poll_children()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    w.kill_all()
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def role_pid(w: Watched, title: str) -> int | None:
+    for p in w.poll_children():
+        try:
+            if title in " ".join(p.cmdline()):
+                return p.pid
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def read_result(run_dir):
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def long_run(tmp_path, *extra: str, env: dict | None = None) -> tuple[Watched, object]:
+    run_dir = tmp_path / "run"
+    w = Watched(["--no-ui", "--run-dir", str(run_dir), *TINY, "--set", "stop.goal=100000",
+                 *extra], env=env)
+    return w, run_dir
+
+
+def started(run_dir) -> bool:
+    log = run_dir / "log.txt"
+    return log.is_file() and "learner ready" in log.read_text()
+
+
+@pytest.mark.timeout(150)
+def test_killed_simulator_is_restarted_and_training_goes_on(tmp_path):
+    w, run_dir = long_run(tmp_path, "--set", "stop.max_learner_samples=40000")
+    wait_for(lambda: started(run_dir), 90, w, "learner ready")
+    pid = wait_for(lambda: role_pid(w, "d3q: simulator 0"), 30, w, "simulator 0")
+    os.kill(pid, signal.SIGKILL)
+    code, out, err = w.wait(timeout=120)
+    assert code == 1, (out, err)  # the sample limit ended it, not the fault
+    assert read_result(run_dir)["stop_reason"] == "max_learner_samples"
+    log = (run_dir / "log.txt").read_text()
+    assert "simulator 0 died" in log and "restart #1" in log
+    assert w.survivors() == []
+
+
+@pytest.mark.timeout(150)
+def test_simulator_exception_is_restarted_with_the_same_index(tmp_path):
+    w, run_dir = long_run(tmp_path, "--set", "stop.max_learner_samples=30000",
+                          env={"D3Q_FAULTS": "simulator_raise_after=50"})
+    code, out, err = w.wait(timeout=120)
+    assert code == 1, (out, err)
+    log = (run_dir / "log.txt").read_text()
+    assert "injected fault after 50 steps" in log and "restart #1" in log
+    assert read_result(run_dir)["learner_samples"] >= 30000
+    assert w.survivors() == []
+
+
+@pytest.mark.timeout(150)
+def test_too_many_simulator_restarts_stop_the_run(tmp_path):
+    w, run_dir = long_run(tmp_path, "--set", "stop.max_restarts_per_minute=2",
+                          env={"D3Q_FAULTS": "simulator_always_raise_after=5"})
+    code, out, err = w.wait(timeout=120)
+    assert code == 1, (out, err)
+    result = read_result(run_dir)
+    assert result["stop_reason"] == "error" and "within a minute" in result["error"]
+    assert w.survivors() == []
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("title", ["d3q: replay", "d3q: learner"])
+def test_dead_replay_or_learner_ends_the_run(tmp_path, title):
+    w, run_dir = long_run(tmp_path)
+    wait_for(lambda: started(run_dir) and list((run_dir / "checkpoints").glob("ckpt-*")),
+             90, w, "a checkpoint")
+    pid = wait_for(lambda: role_pid(w, title), 30, w, title)
+    os.kill(pid, signal.SIGKILL)
+    code, out, err = w.wait(timeout=60)
+    assert code == 1, (out, err)
+    result = read_result(run_dir)
+    assert result["stop_reason"] == "error"
+    assert title.split(": ")[1] in result["error"] and "exited unexpectedly" in result["error"]
+    assert "\n" not in result["error"]
+    from d3q_core.checkpoint import newest_checkpoint
+
+    assert newest_checkpoint(run_dir) is not None  # the last good checkpoint is intact
+    assert w.survivors() == []
+
+
+@pytest.mark.timeout(150)
+def test_children_exit_when_the_orchestrator_is_killed(tmp_path):
+    w, run_dir = long_run(tmp_path)
+    wait_for(lambda: started(run_dir), 90, w, "learner ready")
+    kids = w.poll_children()
+    assert len(kids) >= 4
+    os.kill(w.proc.pid, signal.SIGKILL)
+    w.proc.wait(10)
+    assert w.survivors(grace=5.0) == []
+
+
+@pytest.mark.timeout(150)
+def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
+    w, run_dir = long_run(tmp_path, env={"D3Q_FAULTS": "learner_nan_after=60"})
+    code, out, err = w.wait(timeout=120)
+    assert code == 1, (out, err)
+    result = read_result(run_dir)
+    assert "non-finite loss" in result["error"]
+    assert w.survivors() == []
+
+
+@pytest.mark.timeout(150)
+def test_stall_is_reported_by_stage_and_stops_the_run(tmp_path):
+    w, run_dir = long_run(tmp_path, "--set", "stop.stall_warn_seconds=2",
+                          "--set", "stop.stall_stop_seconds=5",
+                          env={"D3Q_FAULTS": "replay_stop_serving_after=30"})
+    code, out, err = w.wait(timeout=120)
+    assert code == 1, (out, err)
+    result = read_result(run_dir)
+    assert result["stop_reason"] == "stalled"
+    assert "the replay is not serving sample batches" in result["error"]
+    assert "stalled" in (run_dir / "log.txt").read_text()
+    assert w.survivors() == []
+
+
+@pytest.mark.timeout(240)
+def test_resume_continues_counters_history_and_replay(tmp_path):
+    run_dir = tmp_path / "run"
+    first = Watched(["--no-ui", "--run-dir", str(run_dir), *TINY, "--set", "stop.goal=100000",
+                     "--set", "stop.max_learner_samples=12000", "--set", "replay.snapshot=true"])
+    code, out, err = first.wait(timeout=120)
+    assert code == 1, (out, err)
+    r1 = read_result(run_dir)
+    assert (run_dir / "checkpoints" / "replay.npz").is_file()
+    second = Watched(["--no-ui", "--resume", str(run_dir),
+                      "--set", "stop.max_learner_samples=24000"])
+    code, out, err = second.wait(timeout=120)
+    assert code == 1, (out, err)
+    r2 = read_result(run_dir)
+    assert r2["resumed_from"] and r2["learner_samples"] >= 24000
+    assert r2["env_steps"] > r1["env_steps"]  # counted on from the checkpoint
+    assert len(r2["evals"]) > len(r1["evals"])  # history kept and extended
+    assert r2["evals"][: len(r1["evals"])] == r1["evals"]
+    log = (run_dir / "log.txt").read_text()
+    assert "restoring the replay memory" in log and "resumed from" in log
+    assert first.survivors() == [] and second.survivors() == []
+
+
+def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
+    run_dir = tmp_path / "empty"
+    run_dir.mkdir()
+    for args, fragment in [
+        (["--resume", str(tmp_path / "nowhere")], "no such run directory"),
+        (["--resume", str(run_dir)], "config.toml: missing"),
+    ]:
+        w = Watched(["--no-ui", *args])
+        code, _, err = w.wait(timeout=60)
+        assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    (run_dir / "config.toml").write_text("[env]\nid = \"CartPole-v1\"\n")
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "ckpt-000000000100.npz").write_bytes(b"not a zip")
+    w = Watched(["--no-ui", "--resume", str(run_dir)])
+    code, _, err = w.wait(timeout=60)
+    assert code == 2 and "no loadable checkpoint" in err, err
+    w = Watched(["--no-ui", "--resume", str(run_dir), "--set", "learner.batch_size=3"])
+    code, _, err = w.wait(timeout=60)
+    assert code == 2 and "only stop.* settings" in err, err
