@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - every input error becomes one line
         if not _is_input_error(exc):
             raise
-        print(f"d3q-tui: error: {exc}", file=sys.stderr)
+        message = str(exc)
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in message:
+            message = f"{exc.filename}: {exc.strerror or exc}"
+        print(f"d3q-tui: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     headless = args.no_ui or not sys.stdout.isatty()
     if headless:

@@ -56,6 +56,7 @@ class Learner:
         if resume_from is not None:
             self._restore(resume_from)
         self.last_good: Path | None = resume_from
+        self.failed = False
 
     def _restore(self, path: Path) -> None:
         from d3q_core.checkpoint import load_checkpoint
@@ -85,9 +86,9 @@ class Learner:
         try:
             path = save_checkpoint(self.checkpoint_dir, self.trainer.state_arrays(), meta,
                                    keep=self.cfg.learner.keep_checkpoints)
-        except OSError as exc:
-            send_nowait(self.ch.stats,
-                        ("log", "learner", 0, ("error", f"checkpoint failed: {exc}")))
+        except OSError as exc:  # a full disk, say: end the run rather than train unsaved
+            self.ch.stats.put(("fatal", "learner", 0, f"checkpoint failed: {exc}"))
+            self.failed = True
             return None
         self.last_good = path
         self.ch.stats.put(("checkpoint", "learner", 0, {"path": str(path), "reason": reason,
@@ -116,7 +117,7 @@ class Learner:
                 if cmd[0] == "stop":
                     if cmd[1]:
                         self.checkpoint("final")
-                    return 0
+                    return 1 if self.failed else 0
                 if cmd[0] == "checkpoint":
                     self.checkpoint(cmd[1])
             if ch.pause.is_set():
@@ -152,8 +153,8 @@ class Learner:
                 self.publish()
             busy_s += time.perf_counter() - t1
             wait_s += t1 - t0
-            if ckpt_tick.due():
-                self.checkpoint("periodic")
+            if ckpt_tick.due() and self.checkpoint("periodic") is None:
+                return 1
             if stats_tick.due():
                 total = max(busy_s + wait_s, 1e-9)
                 send_nowait(ch.stats, ("stats", "learner", 0, {

@@ -185,3 +185,76 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
     w = Watched(["--no-ui", "--resume", str(run_dir), "--set", "learner.batch_size=3"])
     code, _, err = w.wait(timeout=60)
     assert code == 2 and "only stop.* settings" in err, err
+
+
+@pytest.mark.timeout(150)
+def test_full_disk_ends_the_run_and_leaves_nothing_half_written(tmp_path):
+    """A file-size limit stands in for a full disk: small files fit, a checkpoint does not."""
+    import resource
+    import subprocess
+
+    from tests.helpers import REPO, child_env, d3q_command
+
+    run_dir = tmp_path / "run"
+
+    def limit():  # runs in the child before exec
+        # shared memory is file-backed too: 768 KiB fits the 256x256 network's weights
+        # (~270 KB) but not a checkpoint (online, target and Adam's two moments, ~1.1 MB)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (768 * 1024, 768 * 1024))
+
+    proc = subprocess.run(
+        d3q_command("--no-ui", "--run-dir", str(run_dir), *TINY, "--set", "stop.goal=100000",
+                    "--set", "learner.hidden=256,256"),
+        cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120,
+        preexec_fn=limit)
+    assert proc.returncode == 1, proc.stderr
+    result = read_result(run_dir)
+    assert "checkpoint failed" in result["error"] and "file too large" in result["error"]
+    leftovers = [p.name for p in (run_dir / "checkpoints").iterdir()]
+    assert not any(name.endswith(".tmp") for name in leftovers), leftovers
+    assert not list((run_dir / "checkpoints").glob("ckpt-*.npz"))
+
+
+def test_unwritable_run_dir_and_image_envs_are_bad_input(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for args, fragment in [
+        (["--run-dir", str(blocker / "run")], "cannot create run directory"),
+        (["--env", "CarRacing-v3"], "CarRacing-v3"),
+        (["--env", "FrozenLake-v1"], "1-D Box"),
+    ]:
+        w = Watched(["--no-ui", *args])
+        code, _, err = w.wait(timeout=60)
+        assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert "Traceback" not in err
+
+
+@pytest.mark.timeout(180)
+def test_memory_levels_off_with_a_slow_learner(tmp_path):
+    """Simulators outpace a learner slowed to a crawl; bounded queues and the rate limiter
+    must keep every process's memory flat."""
+    w, run_dir = long_run(tmp_path, "--set", "stop.max_seconds=40",
+                          env={"D3Q_FAULTS": "learner_sleep=0.05"})
+    wait_for(lambda: started(run_dir), 90, w, "learner ready")
+
+    def rss() -> dict[int, int]:
+        out = {}
+        for p in w.poll_children():
+            try:
+                out[p.pid] = p.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    time.sleep(10)
+    early = rss()
+    time.sleep(15)
+    late = rss()
+    code, out, err = w.wait(timeout=60)
+    assert code == 1, (out, err)
+    for pid, before in early.items():
+        if pid in late:
+            assert late[pid] - before < max(0.05 * before, 8 * 2**20), (pid, before, late[pid])
+    replay = read_result(run_dir)
+    assert replay["env_steps"] < 200_000  # the simulators were held back, not free-running
+    assert w.survivors() == []
