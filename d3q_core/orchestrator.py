@@ -335,11 +335,13 @@ class Orchestrator:
             self._replay_saved.set()
             self.log(f"replay memory saved: {payload}")
         elif kind == "eval":
+            best_before = st.best_eval
             point = st.add_eval(payload)
             self._tb.scalar("eval/mean_return", point.mean, point.learner_samples)
             self._tb.scalar("eval/max_return", point.max, point.learner_samples)
-            self.log(f"eval v{point.version} @ {point.learner_samples:,} samples: "
-                     f"mean {point.mean:.1f}, max {point.max:.0f}")
+            if best_before is None or point.mean > best_before:  # the chart shows every one
+                self.log(f"new best eval v{point.version} @ {point.learner_samples:,} "
+                         f"samples: mean {point.mean:.1f}, max {point.max:.0f}")
             if point.mean >= self.goal and st.goal_eval is None:
                 st.goal_eval = point
                 st.phase = snap.PHASE_CONFIRMING

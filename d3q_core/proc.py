@@ -60,8 +60,25 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+CHILD_OUTPUT_ENV = "D3Q_CHILD_OUTPUT"
+
+
+def _redirect_output() -> None:
+    """Under the dashboard, children write to a file: a stray TensorFlow warning on the
+    terminal would tear the screen."""
+    path = os.environ.get(CHILD_OUTPUT_ENV)
+    if not path:
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
 def child_setup(title: str, out_queues: Iterable[Any] = ()) -> None:
     """Call first thing in a child's main."""
+    _redirect_output()
     set_title(title)
     # Ctrl-C reaches the whole foreground process group; only the orchestrator acts on it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
