@@ -131,7 +131,7 @@ class Orchestrator:
         if ckpt is None:
             raise CheckpointError(f"{self.rundir.checkpoints}: no loadable checkpoint to resume")
         _, meta = load_checkpoint(ckpt)
-        check_compatible(ckpt, meta, self.env_id, self.spec)
+        check_compatible(meta, self.env_id, self.spec, path=ckpt)
         self.resume_checkpoint, self.resume_meta = ckpt, meta
 
     def _read_run_state(self) -> dict:

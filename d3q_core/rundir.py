@@ -1,5 +1,6 @@
-"""The run directory: config.toml, checkpoints/, TensorBoard events in tb/, result.json and
-log.txt. Everything but the log is written atomically."""
+"""The run directory `runs/<time>-<env>/`: config.toml, checkpoints/, TensorBoard events in
+tb/, result.json and log.txt. Everything but the log is written atomically, so a crash or a
+full disk never leaves a half-written config or result behind."""
 
 from __future__ import annotations
 
@@ -15,20 +16,38 @@ from d3q_core.config import Config, ConfigError, from_dict, load_toml, to_toml
 
 
 class RunDirError(ValueError):
-    """The run directory cannot be created, written or read; one line naming it."""
+    """The run directory cannot be created, written or read; one line naming the path."""
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+def _reason(exc: OSError) -> str:
+    text = exc.strerror or str(exc) or exc.__class__.__name__
+    return text[:1].lower() + text[1:]
+
+
+def sanitize(env_id: str) -> str:
+    """An env id as a file-name part: `ALE/Pong-v5` -> `ALE_Pong-v5`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", env_id).strip("._") or "env"
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON values: NaN and infinities become null, NumPy scalars and arrays, tuples and
+    paths become numbers, lists and strings."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # NumPy
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
     return value
 
 
 class RunDir:
+    """Paths of one run; `create` for a new run, `open_existing` for resume or preview."""
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.config_path = self.path / "config.toml"
@@ -37,31 +56,56 @@ class RunDir:
         self.result_path = self.path / "result.json"
         self.log_path = self.path / "log.txt"
 
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
     @classmethod
     def create(cls, root: Path, env_id: str, explicit: Path | None = None) -> RunDir:
+        """`root/<YYYYmmdd-HHMMSS>-<env>` (with -2, -3, ... if taken) or `explicit`, with
+        checkpoints/ and tb/, proven writable; RunDirError naming the directory otherwise."""
         if explicit is not None:
             path = Path(explicit)
+            cls._make(path, exist_ok=True)
         else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", env_id)
-            path = Path(root) / f"{stamp}-{name}"
-            n = 2
-            while path.exists():
-                path = Path(root) / f"{stamp}-{name}-{n}"
-                n += 1
+            base = f"{time.strftime('%Y%m%d-%H%M%S')}-{sanitize(env_id)}"
+            cls._make(Path(root), exist_ok=True)
+            n = 1
+            while True:
+                path = Path(root) / (base if n == 1 else f"{base}-{n}")
+                try:
+                    # exist_ok=False: two runs started in the same second get two directories
+                    cls._make(path, exist_ok=False)
+                    break
+                except FileExistsError:
+                    n += 1
+        rd = cls(path)
+        for sub in (rd.checkpoints, rd.tb):
+            cls._make(sub, exist_ok=True, what=path)
+        probe = path / f".write-probe-{time.monotonic_ns()}"
         try:
-            for sub in (path, path / "checkpoints", path / "tb"):
-                sub.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-probe"
-            probe.write_bytes(b"")
+            probe.write_bytes(b"probe")
             probe.unlink()
         except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            raise RunDirError(f"{path}: cannot create run directory ({reason})") from None
-        return cls(path)
+            raise RunDirError(f"{path}: cannot create run directory "
+                              f"(not writable: {_reason(exc)})") from None
+        return rd
+
+    @staticmethod
+    def _make(path: Path, exist_ok: bool, what: Path | None = None) -> None:
+        try:
+            path.mkdir(parents=True, exist_ok=exist_ok)
+        except FileExistsError:
+            if not exist_ok:
+                raise
+            raise RunDirError(f"{what or path}: cannot create run directory "
+                              f"({path} exists and is not a directory)") from None
+        except OSError as exc:
+            raise RunDirError(f"{what or path}: cannot create run directory "
+                              f"({_reason(exc)})") from None
 
     @classmethod
     def open_existing(cls, path: Path) -> RunDir:
+        """A run to resume or preview: it must hold config.toml."""
         rd = cls(Path(path))
         if not rd.path.is_dir():
             raise RunDirError(f"{rd.path}: no such run directory")
@@ -69,54 +113,98 @@ class RunDir:
             raise RunDirError(f"{rd.config_path}: missing; not a d3q run directory")
         return rd
 
+    # --- files ---------------------------------------------------------------------------------
+
     def write_config(self, config: Config) -> None:
         write_text_atomic(self.config_path, to_toml(config))
 
     def read_config(self) -> Config:
+        """The run's resolved Config; a ConfigError names config.toml."""
         try:
             return from_dict(load_toml(self.config_path))
         except ConfigError as exc:
-            raise ConfigError(f"{self.config_path}: {exc}") from None
+            text = str(exc)
+            if str(self.config_path) in text:
+                raise
+            raise ConfigError(f"{self.config_path}: {text}") from None
 
     def write_result(self, result: dict) -> None:
-        text = json.dumps(_json_safe(result), indent=2, sort_keys=True)
+        """result.json: sorted keys, indent 2, NaN as null; atomic, DiskError on failure."""
+        text = json.dumps(json_safe(result), indent=2, sort_keys=True, allow_nan=False)
         write_text_atomic(self.result_path, text + "\n")
 
     def read_result(self) -> dict:
-        return json.loads(self.result_path.read_text())
+        try:
+            data = json.loads(self.result_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunDirError(f"{self.result_path}: no result yet") from None
+        except (OSError, ValueError) as exc:
+            raise RunDirError(f"{self.result_path}: unreadable ({exc.__class__.__name__})") \
+                from None
+        if not isinstance(data, dict):
+            raise RunDirError(f"{self.result_path}: not a JSON object")
+        return data
 
     def append_log(self, line: str) -> None:
+        """One line appended and flushed. A failure is swallowed: the log on screen still
+        has the line, and a full disk is reported where it matters (checkpoints)."""
         try:
             with open(self.log_path, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+                f.write(line.rstrip("\n") + "\n")
         except OSError:
-            pass  # the log on screen still has it; a full disk is reported where it matters
+            pass
 
 
 class TensorBoardLog:
     """Scalars against learner samples, written with tensorboardX so the orchestrator's
-    process never imports TensorFlow."""
+    process never imports TensorFlow. A write failure disables it (see `error`) rather than
+    ending the run: the curves are a convenience, the checkpoints are not."""
 
-    def __init__(self, directory: Path, enabled: bool = True):
-        self.writer = None
+    def __init__(self, directory: Path, enabled: bool = True, flush_secs: float = 5.0):
+        self.writer: Any = None
+        self.error: str | None = None
         if enabled:
-            from tensorboardX import SummaryWriter
+            try:
+                from tensorboardX import SummaryWriter
 
-            self.writer = SummaryWriter(logdir=str(directory), flush_secs=5)
+                self.writer = SummaryWriter(logdir=str(directory), flush_secs=flush_secs)
+            except OSError as exc:
+                self.error = f"{directory}: {_reason(exc)}"
+
+    @property
+    def enabled(self) -> bool:
+        return self.writer is not None
+
+    def _guard(self, action: Any, *args: Any, **kwargs: Any) -> None:
+        if self.writer is None:
+            return
+        try:
+            action(*args, **kwargs)
+        except OSError as exc:
+            self.error = f"TensorBoard events: {_reason(exc)}"
+            writer, self.writer = self.writer, None
+            try:
+                writer.close()
+            except Exception:
+                pass
 
     def scalar(self, tag: str, value: float, step: int) -> None:
+        """Non-finite values are skipped (a NaN loss before the first step, say)."""
         if self.writer is not None and math.isfinite(value):
-            self.writer.add_scalar(tag, value, global_step=step)
+            self._guard(self.writer.add_scalar, tag, float(value), global_step=int(step))
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
         if self.writer is not None:
-            self.writer.add_text(tag, text, global_step=step)
+            self._guard(self.writer.add_text, tag, text, global_step=int(step))
 
     def flush(self) -> None:
+        """Ask the writer to flush. tensorboardX writes from its own thread, so events reach
+        the file within `flush_secs` of being added, not necessarily before this returns;
+        `close` does write everything."""
         if self.writer is not None:
-            self.writer.flush()
+            self._guard(self.writer.flush)
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
+            self._guard(self.writer.close)
             self.writer = None
