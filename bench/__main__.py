@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-SECTIONS = ("replay", "learner", "e2e")
+SECTIONS = ("replay", "learner", "stages", "e2e")
 
 
 def machine() -> str:
@@ -45,6 +45,12 @@ def main() -> None:
 
         print("== isolated learner (synthetic CartPole batches) ==")
         results["learner"] = learner_bench.run(quick=args.quick)
+        print()
+    if "stages" in args.sections:
+        from bench import stages_bench
+
+        print("== every stage against its limit ==")
+        results["stages"] = stages_bench.run(quick=args.quick)
         print()
     if "e2e" in args.sections:
         from bench import e2e_bench

@@ -125,6 +125,8 @@ class Orchestrator:
         self._attached: dict[str, int] = {}
         self.children: list[Child] = []
         self.tensorboard_url: str | None = None
+        self.timeline: dict[str, float] = {}  # seconds from command start to each milestone
+        self.peak_memory = 0
 
     def _load_resume_point(self) -> None:
         ckpt = newest_checkpoint(self.rundir.path)
@@ -287,6 +289,7 @@ class Orchestrator:
                 if now >= next_tb:
                     next_tb = now + 1.0
                     self._write_tb()
+                    self._track_milestones_and_memory()
         finally:
             result = self._shutdown(on_snapshot)
         return result
@@ -314,10 +317,13 @@ class Orchestrator:
         st = self.state
         if kind == "stats":
             st.latest[(role, index)] = payload
+            if role == "learner" and payload.get("samples", 0) > 0:
+                self._milestone("first_learner_stats")
         elif kind == "log":
             level, text = payload
             self.log(f"{role}: {text}", level)
         elif kind == "ready":
+            self._milestone("learner_ready")
             st.learner_info = payload
             self.log(f"learner ready on {', '.join(payload['devices'])}: "
                      f"{payload['replicas']} replica(s), global batch {payload['global_batch']}")
@@ -337,6 +343,7 @@ class Orchestrator:
         elif kind == "eval":
             best_before = st.best_eval
             point = st.add_eval(payload)
+            self._milestone("first_eval")
             self._tb.scalar("eval/mean_return", point.mean, point.learner_samples)
             self._tb.scalar("eval/max_return", point.max, point.learner_samples)
             if best_before is None or point.mean > best_before:  # the chart shows every one
@@ -344,6 +351,7 @@ class Orchestrator:
                          f"samples: mean {point.mean:.1f}, max {point.max:.0f}")
             if point.mean >= self.goal and st.goal_eval is None:
                 st.goal_eval = point
+                self._milestone("goal")
                 st.phase = snap.PHASE_CONFIRMING
                 self.stop_sims.set()
                 self._send_learner(("stop", True))
@@ -490,6 +498,8 @@ class Orchestrator:
 
     def _emit(self, on_snapshot: Callable[[Snapshot], None] | None) -> None:
         st = self.state
+        if self.replay_ready.is_set():
+            self._milestone("replay_ready")
         if st.phase == snap.PHASE_FILLING and self.replay_ready.is_set() and st.learner_info:
             st.phase = snap.PHASE_TRAINING
         now, steps = time.monotonic(), self.counters.env_steps
@@ -505,6 +515,14 @@ class Orchestrator:
                                 env_steps=steps, env_steps_per_s=self._env_rate,
                                 episodes=self.counters.episodes, paused=self._paused,
                                 tensorboard_url=self.tensorboard_url))
+
+    def _track_milestones_and_memory(self) -> None:
+        pids = [c.process.pid for c in self.children if c.process.is_alive()] + [os.getpid()]
+        self.peak_memory = max(self.peak_memory, ProcessSampler.total_memory(pids))
+
+    def _milestone(self, name: str) -> None:
+        if name not in self.timeline:
+            self.timeline[name] = round(self.state.elapsed(), 3)
 
     def _write_tb(self) -> None:
         step = self.counters.learner_samples
@@ -598,6 +616,11 @@ class Orchestrator:
             "last_checkpoint": st.last_checkpoint,
             "evals": [e.__dict__ for e in st.evals],
             "resumed_from": str(self.resume_checkpoint) if self.resume_checkpoint else None,
+            "timeline": self.timeline,
+            "peak_memory_bytes": self.peak_memory,
+            "learner_samples_per_s": st.stats("learner").get("samples_per_s"),
+            "learner_wait_fraction": st.stats("learner").get("wait_fraction"),
+            "param_latency_s": st.stats("simulator").get("param_latency"),
         }
         try:
             self.rundir.write_result(summary)

@@ -77,6 +77,7 @@ class Simulator:
         self.eps = simulator_epsilons(cfg, index, n_simulators)
         self.qnet = NumpyQNet(spec)
         self.version = 0
+        self.latencies: deque[float] = deque(maxlen=256)
         self.nstep = NStepBuffer(
             k, cfg.learner.n_step, cfg.learner.gamma, transition_dtype(spec.obs_dim)
         )
@@ -90,6 +91,8 @@ class Simulator:
             flat, meta = got
             self.qnet.load(flat)
             self.version = meta.version
+            # CLOCK_MONOTONIC is system-wide on Linux: publish -> acting on it, in seconds
+            self.latencies.append((time.monotonic_ns() - meta.publish_ns) / 1e9)
 
     def act(self, warmup: bool) -> np.ndarray:
         random_actions = self.rng.integers(0, self.spec.n_actions, self.k)
@@ -161,6 +164,8 @@ class Simulator:
                         "epsilon_min": float(self.eps.min()),
                         "epsilon_max": float(self.eps.max()),
                         "version": self.version,
+                        "param_latency": float(np.median(self.latencies))
+                        if self.latencies else None,
                     }),
                 )
         self.env.close()

@@ -1,0 +1,193 @@
+"""Each stage of the pipeline against its own limit, on this machine, in one run.
+
+- simulators: env steps/s of a simulator with the NumPy policy vs the same vector env stepped
+  with random actions (the limit); 32 envs per simulator
+- replay service: sample batches served + priority updates per second across the process
+  boundary vs the in-process memory (the limit)
+- learner: samples/s inside a real run vs an isolated learner on synthetic batches (the
+  limit), and the share of its time spent waiting for batches
+- parameter broadcast: publish -> a simulator acting on it
+- start-up: command -> learner ready, first learner step, first evaluation
+- memory: every d3q process's PSS together, at its peak in a default run
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from d3q_core.config import build_config
+from d3q_core.envs import make_vector_env
+from d3q_core.qnet import QNetSpec, init_weights
+from d3q_core.simulator import Simulator, td_errors
+from d3q_core.transitions import transition_dtype
+
+ENVS = 32
+
+
+def simulator_vs_raw(seconds: float = 3.0) -> dict:
+    env = make_vector_env("CartPole-v1", ENVS, 0)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        env.step(env.action_space.sample())
+        n += 1
+    raw = n * ENVS / (time.perf_counter() - t0)
+    cfg = build_config(None, [f"simulators.envs_per_simulator={ENVS}"])
+    spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
+    sim = Simulator(cfg, spec, 0, 1, 0)
+    sim.qnet.load(init_weights(spec, np.random.default_rng(0)))
+    sim.version = 1
+    steps, pending, i, t0 = 0, [], 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:  # the process loop minus the queue put
+        records, s, _ = sim.step(warmup=False)
+        steps += s
+        pending.append(records)
+        i += 1
+        if i % cfg.simulators.steps_per_batch == 0:
+            batch = np.concatenate(pending)
+            pending = []
+            td_errors(sim.qnet, batch)
+    policy = steps / (time.perf_counter() - t0)
+    return {"raw_env_steps_per_s": raw, "simulator_env_steps_per_s": policy,
+            "ratio": policy / raw, "target": 0.5}
+
+
+def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
+    """The bench process plays the simulators (feeding batches) and a learner that trains
+    infinitely fast (it only returns priorities)."""
+    from d3q_core.proc import spawn_context
+    from d3q_core.replay.memory import ReplayMemory
+    from d3q_core.replay.service import ReplayChannels, replay_main
+
+    cfg = build_config(None, ["replay.samples_per_insert=1000", "replay.min_size=1000"])
+    dtype = transition_dtype(4)
+    mem = ReplayMemory(cfg.replay.capacity, dtype, seed=0)
+    mem.add(np.zeros(cfg.replay.capacity, dtype), np.random.rand(cfg.replay.capacity))
+    rng = np.random.default_rng(0)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds / 2:
+        s = mem.sample(batch, 0.5)
+        mem.update_priorities(s.indices, rng.random(batch))
+        n += 1
+    in_process = n / (time.perf_counter() - t0)
+
+    ctx = spawn_context()
+    ch = ReplayChannels(ctx.Queue(64), ctx.Queue(cfg.replay.prefetch), ctx.Queue(256),
+                        ctx.Queue(4), ctx.Queue(1000), ctx.Event(), ctx.Event(),
+                        ctx.Value("i", batch))
+    p = ctx.Process(target=replay_main, args=(cfg, 4, 0, ch, None), daemon=True)
+    p.start()
+    records = np.zeros(64, dtype)
+    for _ in range(40):
+        ch.experiences.put((0, records, None))
+    served, t0 = 0, None
+    try:
+        while True:
+            try:
+                _, idx, _ = ch.samples.get(timeout=10)
+            except queue.Empty:
+                break
+            if t0 is None:
+                t0 = time.perf_counter()
+            ch.priorities.put((idx, rng.random(len(idx)).astype(np.float32)))
+            served += 1
+            if served % 32 == 0:
+                try:
+                    ch.experiences.put_nowait((0, records, None))
+                except queue.Full:
+                    pass
+            if time.perf_counter() - t0 > seconds:
+                break
+        across = served / (time.perf_counter() - t0)
+    finally:
+        ch.stop.set()
+        p.join(5)
+        if p.is_alive():
+            p.terminate()
+    return {"batch": batch, "in_process_batches_per_s": in_process,
+            "service_batches_per_s": across, "ratio": across / in_process}
+
+
+def isolated_learner(seconds: float = 6.0) -> float:
+    code = f"""
+import os, time, numpy as np
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+from d3q_core.config import build_config
+from d3q_core.learner.devices import configure_threads, make_strategy
+configure_threads(1)
+from d3q_core.learner.trainer import Trainer
+from d3q_core.qnet import QNetSpec
+cfg = build_config(None, [])
+spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
+t = Trainer(spec, cfg.learner, make_strategy("cpu")[0])
+g, rng = t.global_batch, np.random.default_rng(0)
+b = (rng.normal(size=(g, 4)).astype("f4"), rng.integers(0, 2, g).astype("i4"),
+     rng.random(g).astype("f4"), rng.normal(size=(g, 4)).astype("f4"),
+     np.full(g, 0.97, "f4"), np.ones(g, "f4"))
+for _ in range(50): t.train_step(*b)
+n, t0 = 0, time.perf_counter()
+while time.perf_counter() - t0 < {seconds}:
+    t.train_step(*b); n += 1
+print(n * g / (time.perf_counter() - t0))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"OPENBLAS_NUM_THREADS": "1", **__import__("os").environ})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def pipeline_run(seconds: float = 20.0) -> dict:
+    with tempfile.TemporaryDirectory(prefix="d3q-stages-") as tmp:
+        run_dir = Path(tmp) / "run"
+        subprocess.run([sys.executable, "-m", "d3q_tui.cli", "--no-ui", "--run-dir",
+                        str(run_dir), "--set", "stop.goal=100000",
+                        "--set", f"stop.max_seconds={seconds}"],
+                       capture_output=True, text=True, timeout=seconds + 60)
+        return json.loads((run_dir / "result.json").read_text())
+
+
+def run(quick: bool = False) -> dict:
+    out: dict = {}
+    sim = simulator_vs_raw(2.0 if quick else 3.0)
+    out["simulators"] = sim
+    print(f"simulator ({ENVS} envs, NumPy policy): {sim['simulator_env_steps_per_s']:,.0f} "
+          f"env steps/s vs raw vector env {sim['raw_env_steps_per_s']:,.0f}/s: "
+          f"{sim['ratio']:.0%} (target >= 50%)", flush=True)
+    rep = replay_service_vs_memory(2.0 if quick else 4.0)
+    out["replay_service"] = rep
+    print(f"replay service: {rep['service_batches_per_s']:,.0f} batches/s served with "
+          f"priority updates across processes vs {rep['in_process_batches_per_s']:,.0f}/s "
+          f"in-process (batch {rep['batch']}): {rep['ratio']:.0%}", flush=True)
+    iso = isolated_learner(3.0 if quick else 6.0)
+    result = pipeline_run(15.0 if quick else 20.0)
+    lr = result.get("learner_samples_per_s") or 0.0
+    out["learner"] = {"pipeline_samples_per_s": lr, "isolated_samples_per_s": iso,
+                      "ratio": lr / iso, "wait_fraction": result.get("learner_wait_fraction")}
+    print(f"learner: {lr:,.0f} samples/s in the pipeline vs {iso:,.0f} isolated: "
+          f"{lr / iso:.0%} (target >= 90%); waiting for batches "
+          f"{(result.get('learner_wait_fraction') or 0):.1%} of its time (target < 5%)")
+    lat = result.get("param_latency_s")
+    out["broadcast_latency_s"] = lat
+    print(f"parameter broadcast, publish -> simulator acting on it: median "
+          f"{(lat or 0) * 1000:.1f} ms")
+    tl = result.get("timeline", {})
+    out["startup"] = tl
+    print(f"start-up from the command: replay ready {tl.get('replay_ready', 0):.2f} s, "
+          f"learner ready {tl.get('learner_ready', 0):.2f} s, first learner stats "
+          f"{tl.get('first_learner_stats', 0):.2f} s, first evaluation "
+          f"{tl.get('first_eval', 0):.2f} s")
+    mem = result.get("peak_memory_bytes", 0)
+    out["peak_memory_bytes"] = mem
+    print(f"memory: every d3q process together (PSS), peak {mem / 2**20:,.0f} MiB "
+          f"(target < 1 GB)")
+    return out
+
+
+if __name__ == "__main__":
+    run(quick="--quick" in sys.argv)
