@@ -1,12 +1,14 @@
 """The d3q dashboard: a Textual app that owns a training run and renders its Snapshots.
 
-The orchestrator runs in a thread worker and hands over Snapshots from that thread; the app
-keeps only the newest one (a slow terminal never falls behind) and a timer renders it a few
-times a second. Keys act on the run through the orchestrator's thread-safe controls.
+The orchestrator runs in a thread worker and hands Snapshots over from that thread; the app
+keeps only the newest (a slow terminal never falls behind) and a timer renders it a few times
+a second by setting the panels' reactives. Keys act on the run through the orchestrator's
+thread-safe controls. Nothing here imports TensorFlow, and nothing heavy loads at import.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +27,10 @@ from d3q_tui.panels.replay import ReplayPanel
 from d3q_tui.panels.scores import ScoresPanel
 from d3q_tui.panels.status import StatusBar
 
-REFRESH_SECONDS = 0.25
+RENDER_HZ = 4
+QUICK_DEATH_S = 5.0  # a preview that dies this soon never opened its window
+
+Factory = Callable[[Any], Any]
 
 
 def default_preview_factory(orch: Any) -> Any:
@@ -37,15 +42,33 @@ def default_preview_factory(orch: Any) -> Any:
 def default_tensorboard_factory(orch: Any) -> Any:
     from d3q_tui.tensorboard import TensorBoardProcess
 
-    return TensorBoardProcess(orch.run_dir / "tb")
+    return TensorBoardProcess(orch.run_dir / "tb", log_path=orch.run_dir / "tensorboard.log")
 
 
-class D3QApp(App):
+class D3QApp(App[int]):
+    """The dashboard. `orch` is an Orchestrator (or a fake with its API); the factories make
+    the preview window and TensorBoard children, which the app starts, stops and outlives."""
+
     TITLE = "d3q"
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    # Wide: devices, processes and replay stacked left of a tall score chart. Narrow (80x24):
+    # a 2x2 grid, the chart hidden behind its numbers, simulators folded into one row.
     CSS = """
-    Screen { layout: vertical; }
-    #panels { grid-size: 2 2; grid-columns: 9fr 11fr; grid-rows: 2fr 3fr; height: 1fr; }
-    #panels > * { height: 100%; }
+    Screen { layout: vertical; background: $surface; }
+    HelpScreen { background: $background 60%; }  /* the dashboard stays visible behind */
+    #main { layout: grid; grid-size: 2 3; grid-columns: 2fr 3fr; grid-rows: auto auto 1fr;
+            height: 1fr; }
+    #main > * { background: $surface; }
+    ScoresPanel { row-span: 3; }
+    Screen.-narrow #main { grid-size: 2 2; grid-columns: 1fr 1fr; grid-rows: 1fr 1fr; }
+    Screen.-narrow DevicesPanel { height: 1fr; }
+    Screen.-narrow ProcessesPanel { height: 1fr; max-height: 100%; }
+    Screen.-narrow ScoresPanel { row-span: 1; }
+    Screen.-narrow ScoreChart { display: none; }
+    Screen.-narrow ScoreNumbers { width: 1fr; }
+    LogPanel { background: $surface; }
+    Footer { background: $panel; }
     """
     BINDINGS = [
         Binding("p", "preview", "preview"),
@@ -55,12 +78,20 @@ class D3QApp(App):
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit_run", "quit"),
         Binding("ctrl+c", "quit_run", "quit", show=False, priority=True),
+        Binding("ctrl+q", "quit_run", "quit", show=False, priority=True),
     ]
 
-    def __init__(self, orch: Any, preview_factory: Callable[[Any], Any] | None = None,
-                 tensorboard_factory: Callable[[Any], Any] | None = None,
-                 exit_on_finish: bool = False, start_run: bool = True):
+    def __init__(self, orch: Any, preview_factory: Factory | None = None,
+                 tensorboard_factory: Factory | None = None, exit_on_finish: bool = False,
+                 start_run: bool = True):
         super().__init__()
+        if start_run:
+            # Textual replaces sys.stderr while it runs; multiprocessing's resource tracker
+            # must start before that, or spawning children fails ('bad value(s) in
+            # fds_to_keep').
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
         self.orch = orch
         self.preview_factory = preview_factory or default_preview_factory
         self.tensorboard_factory = tensorboard_factory or default_tensorboard_factory
@@ -68,15 +99,17 @@ class D3QApp(App):
         self.start_run = start_run
         self.latest: Snapshot | None = None  # written by the orchestrator's thread
         self.shown: Snapshot | None = None
-        self.result: Any = None
-        self.preview: Any = None
-        self.tensorboard: Any = None
+        self.result: Any = None  # the RunResult once run() returned
+        self.error: str | None = None  # run() raised
+        self.finished = not start_run
         self.quitting = False
-        self.note = ""
+        self.preview: Any = None
+        self.preview_started = 0.0
+        self.tensorboard: Any = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
-        with Grid(id="panels"):
+        with Grid(id="main"):
             yield DevicesPanel(id="devices")
             yield ScoresPanel(id="scores")
             yield ProcessesPanel(id="processes")
@@ -85,151 +118,210 @@ class D3QApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_interval(REFRESH_SECONDS, self.render_latest)
-        self.query_one(StatusBar).show(Snapshot(
+        self.query_one(StatusBar).snapshot = Snapshot(
             elapsed=0.0, phase=PHASE_STARTING, env_id=self.orch.env_id,
-            run_dir=str(self.orch.run_dir), goal=getattr(self.orch, "goal", 0.0)))
+            run_dir=str(self.orch.run_dir), goal=float(getattr(self.orch, "goal", 0.0)))
+        self.set_interval(1 / RENDER_HZ, self.render_latest)
         if self.start_run:
-            self.run_worker(self.run_training, thread=True, name="orchestrator",
+            self.run_worker(self._run_training, thread=True, name="orchestrator",
                             exit_on_error=False)
 
     # --- the run ----------------------------------------------------------------------------
 
-    def run_training(self) -> Any:
+    def _run_training(self) -> Any:
         return self.orch.run(self.receive)
 
     def receive(self, snapshot: Snapshot) -> None:
-        """Called from the orchestrator's thread: keep only the newest."""
+        """Called from the orchestrator's thread: keep only the newest, never queue."""
         self.latest = snapshot
 
     def render_latest(self) -> None:
+        """Timer: show the newest Snapshot if it is not on screen yet."""
         s = self.latest
-        if s is None or s is self.shown:
-            return
-        self.shown = s
-        self.query_one(StatusBar).show(s, self.note)
-        self.query_one(DevicesPanel).show(s.devices)
-        self.query_one(ProcessesPanel).show(s.processes)
-        self.query_one(ReplayPanel).show(s.replay)
-        self.query_one(ScoresPanel).show(s)
+        if s is not None and s is not self.shown:
+            self.shown = s
+            self.show(s)
+        self._reap_preview()
+        if self.finished and self.exit_on_finish and self.is_running:
+            self._leave()  # e.g. SIGTERM while the final screen was up
+
+    def show(self, s: Snapshot) -> None:
+        self.query_one(StatusBar).snapshot = s
+        self.query_one(DevicesPanel).devices = s.devices
+        self.query_one(ProcessesPanel).processes = s.processes
+        self.query_one(ReplayPanel).replay = s.replay
+        self.query_one(ScoresPanel).snapshot = s
         self.query_one(LogPanel).show(s.log)
-        self._reap_children()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name != "orchestrator":
             return
         if event.state == WorkerState.SUCCESS:
             self.result = event.worker.result
-            self.render_latest()
-            log = self.query_one(LogPanel)
-            r = self.result
-            verdict = "goal reached" if r.solved else f"stopped: {r.stop_reason}"
-            log.note(f"run finished ({verdict}); press q to leave")
-            self.note = "finished: press q to leave"
-            self._refresh_status()
-            if self.quitting or self.exit_on_finish:
-                self._leave()
         elif event.state == WorkerState.ERROR:
-            self.result = None
-            self.query_one(LogPanel).note(f"orchestrator failed: {event.worker.error}", "error")
-            if self.quitting or self.exit_on_finish:
-                self._leave()
+            self.error = f"{type(event.worker.error).__name__}: {event.worker.error}"
+        else:
+            return
+        self.finished = True
+        self.render_latest()
+        log = self.query_one(LogPanel)
+        r = self.result
+        if r is not None:
+            verdict = "goal reached" if r.solved else f"stopped ({r.stop_reason})"
+            log.note(f"run finished: {verdict}, exit code {r.exit_code}"
+                     + ("" if self.quitting else "; press q to leave"),
+                     "info" if r.solved or r.exit_code in (0, 130) else "warning")
+            if r.error:
+                log.note(r.error, "error")
+        else:
+            log.note(f"the run failed: {self.error}; press q to leave", "error")
+        self.query_one(StatusBar).note = "finished · q to leave" if r is not None else "failed"
+        if self.quitting or self.exit_on_finish:
+            self._leave()
 
-    def _refresh_status(self) -> None:
-        if self.shown is not None:
-            self.query_one(StatusBar).show(self.shown, self.note)
+    @property
+    def exit_code(self) -> int:
+        return int(self.result.exit_code) if self.result is not None else 1
+
+    def say(self, text: str, level: str = "info") -> None:
+        """A line in the log: through the run while it runs (so its log file has it too),
+        else straight onto the screen."""
+        if self.finished:
+            self.query_one(LogPanel).note(text, level)
+        else:
+            self.orch.log(text, level)
 
     # --- keys -------------------------------------------------------------------------------
 
     def action_checkpoint(self) -> None:
+        if self.finished:
+            self.say("the run has ended; its final checkpoint is written", "warning")
+            return
         self.orch.request_checkpoint()
-        self.query_one(LogPanel).note("checkpoint requested")
 
     def action_pause(self) -> None:
-        self.orch.set_paused(not self.orch.paused)
+        if not self.finished:
+            self.orch.set_paused(not self.orch.paused)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
 
     def action_preview(self) -> None:
-        log = self.query_one(LogPanel)
         if self.preview is not None and self.preview.is_alive():
-            self.preview.stop()
-            self.orch.detach("preview")
-            self.preview = None
-            log.note("preview closed")
+            self._stop_child("preview")
+            self.say("preview window closed")
             return
-        self.preview = self.preview_factory(self.orch)
-        self.preview.start()
+        try:
+            self.preview = self.preview_factory(self.orch)
+            self.preview.start()
+        except Exception as exc:  # noqa: BLE001 - a missing display must not end the run
+            self.preview = None
+            self.say(f"preview failed to start: {exc}", "error")
+            return
+        self.preview_started = time.monotonic()
         if self.preview.pid:
             self.orch.attach("preview", self.preview.pid)
-        log.note("preview window opened (close it or press p again)")
+        self.say("preview window opened (close it, or press p again)")
 
     def action_tensorboard(self) -> None:
-        log = self.query_one(LogPanel)
         if self.tensorboard is not None and self.tensorboard.is_alive():
-            self.tensorboard.stop()
-            self.orch.detach("tensorboard")
-            self.orch.tensorboard_url = None
-            self.tensorboard = None
-            log.note("TensorBoard stopped")
+            self._stop_child("tensorboard")
+            self._set_tensorboard_url(None)
+            self.say("TensorBoard stopped")
             return
-        self.tensorboard = self.tensorboard_factory(self.orch)
-        self.tensorboard.start()
+        try:
+            self.tensorboard = self.tensorboard_factory(self.orch)
+            self.tensorboard.start()
+        except Exception as exc:  # noqa: BLE001 - e.g. tensorboard not installed
+            self.tensorboard = None
+            self.say(f"TensorBoard failed to start: {exc}", "error")
+            return
         if self.tensorboard.pid:
             self.orch.attach("tensorboard", self.tensorboard.pid)
-        self.orch.tensorboard_url = self.tensorboard.url
-        log.note(f"TensorBoard at {self.tensorboard.url}")
+        self._set_tensorboard_url(self.tensorboard.url)
+        self.say(f"TensorBoard at {self.tensorboard.url}")
+
+    def _set_tensorboard_url(self, url: str | None) -> None:
+        self.query_one(StatusBar).tensorboard_url = url
+        self.orch.tensorboard_url = url  # the run's Snapshots carry it to every face
 
     def action_quit_run(self) -> None:
-        if self.result is not None or not self.start_run:
+        if self.finished:
             self._leave()
-            return
-        if self.quitting:
-            return
-        self.quitting = True
-        self.note = "stopping…"
-        self.query_one(LogPanel).note("stopping: final checkpoint, then every process exits")
-        self.orch.request_stop("quit")
-        self._refresh_status()
+        elif self.quitting:
+            abort = getattr(self.orch, "abort", None)
+            if abort is not None:
+                self.say("stopping at once: no final checkpoint", "warning")
+                abort()
+        else:
+            self.quitting = True
+            self.query_one(StatusBar).note = "stopping…"
+            self.say("stopping: final checkpoint, then every process exits "
+                     "(q again: at once)")
+            self.orch.request_stop("quit")
 
-    def _reap_children(self) -> None:
-        """A preview window closed by the user ends its process; forget it."""
-        if self.preview is not None and not self.preview.is_alive():
-            self.orch.detach("preview")
-            self.preview = None
-            self.query_one(LogPanel).note("preview window closed")
+    # --- children ---------------------------------------------------------------------------
+
+    def _stop_child(self, role: str) -> None:
+        child = getattr(self, role)
+        if child is None:
+            return
+        setattr(self, role, None)
+        try:
+            child.stop()
+        finally:
+            self.orch.detach(role)
+
+    def _reap_preview(self) -> None:
+        """A preview window the user closed ends its process; forget it."""
+        if self.preview is None or self.preview.is_alive():
+            return
+        quick = time.monotonic() - self.preview_started < QUICK_DEATH_S
+        self._stop_child("preview")
+        if quick:
+            self.say(f"the preview window closed at once (no display?); see "
+                     f"{self.orch.run_dir}/children.log", "warning")
+        else:
+            self.say("preview window closed")
+
+    def on_unmount(self) -> None:
+        """Leaving by any path (an exception included) must not leave the run going: its
+        thread would keep the process alive."""
+        if not self.finished:
+            self.orch.request_stop("quit")
+        for role in ("preview", "tensorboard"):
+            self._stop_child(role)
 
     def _leave(self) -> None:
-        for child in (self.preview, self.tensorboard):
-            if child is not None:
-                child.stop()
-        self.exit(self.result.exit_code if self.result is not None else 1)
+        for role in ("preview", "tensorboard"):
+            self._stop_child(role)
+        self.exit(self.exit_code, return_code=self.exit_code)
 
 
 def run_tui(orch: Any) -> int:
-    """Run the dashboard until the user leaves; returns the run's exit code. SIGTERM stops
-    the run gracefully and leaves once every process has exited."""
+    """Run the dashboard until the user leaves; returns the run's exit code. SIGTERM (and a
+    SIGINT from outside; Ctrl-C in the terminal is a key) stops the run gracefully and leaves
+    once every process has exited."""
     import os
     import signal
-    from multiprocessing import resource_tracker
 
     from d3q_core.proc import CHILD_OUTPUT_ENV
 
-    # Textual replaces sys.stderr; multiprocessing's tracker must start while it is real.
-    resource_tracker.ensure_running()
+    # Children write to a file: a stray warning on the terminal would tear the screen.
     os.environ[CHILD_OUTPUT_ENV] = str(orch.run_dir / "children.log")
     app = D3QApp(orch)
 
-    def on_term(_signum: int, _frame: Any) -> None:
+    def on_signal(_signum: int, _frame: Any) -> None:
         app.exit_on_finish = True
         orch.request_stop("interrupted")
 
-    signal.signal(signal.SIGTERM, on_term)
-    code = app.run()
-    for child in (app.preview, app.tensorboard):
-        if child is not None:
-            child.stop()
-    if isinstance(code, int):
-        return code
-    return app.result.exit_code if app.result is not None else 1
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = app.run()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        for role in ("preview", "tensorboard"):
+            app._stop_child(role)
+    return code if isinstance(code, int) else app.exit_code

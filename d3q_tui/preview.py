@@ -1,16 +1,18 @@
 """The preview window: a pygame window tiling envs that play greedily with the newest
 parameters, each tile overlaid with the parameter version, learner samples and the return of
-the episode so far.
+its episode so far.
 
-It runs as its own process (spawned by the dashboard, or `d3q-tui preview RUN_DIR` reading
-checkpoints), pumps events every frame so it never freezes, and exits when its window is
-closed, when told to stop, or when its parent dies.
+It runs as its own process (spawned by the dashboard, fed from the live ParamStore; or
+`d3q-tui preview RUN_DIR`, reading the newest checkpoint and reloading newer ones). It pumps
+events every frame so it never freezes, and ends when its window is closed, when told to
+stop, or when its parent dies. NumPy forward passes only: no TensorFlow here.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,15 +22,25 @@ import numpy as np
 
 from d3q_core.qnet import NumpyQNet, QNetSpec
 
-TILE = (360, 240)
-FPS = 30
+TILE = (360, 240)  # initial tile size; the window is resizable
+MAX_FPS = 60
+BG, FRAME, BAND, TEXT, DIM = (18, 18, 24), (70, 70, 90), (16, 16, 22), (235, 235, 240), \
+    (150, 150, 165)
+GOOD, WARN = (120, 200, 110), (230, 180, 80)
+
+FrameCallback = Callable[[Any, int, list[str]], None]  # (surface, frame, overlay lines)
+
+
+class NoDisplayError(RuntimeError):
+    """SDL found no screen and fell back to drawing off screen: nobody would see a window."""
 
 
 class StoreSource:
-    """Newest parameters from the live run's shared memory."""
+    """Newest parameters from the live run's shared memory (never blocks the learner)."""
 
     def __init__(self, params: Any):
         self.params, self.version = params, 0
+        self.spec: QNetSpec | None = None
 
     def poll(self) -> tuple[np.ndarray, dict] | None:
         got = self.params.read(newer_than=self.version)
@@ -42,9 +54,11 @@ class StoreSource:
 class CheckpointSource:
     """Newest checkpoint of a run directory, reloaded when a newer one appears."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, poll_s: float = 1.0):
         self.run_dir = Path(run_dir)
+        self.poll_s = poll_s
         self.current: Path | None = None
+        self.current_mtime = 0.0
         self.spec: QNetSpec | None = None
         self.next_check = 0.0
 
@@ -54,100 +68,150 @@ class CheckpointSource:
         now = time.monotonic()
         if now < self.next_check:
             return None
-        self.next_check = now + 1.0
+        self.next_check = now + self.poll_s
         path = newest_checkpoint(self.run_dir)
-        if path is None:
+        if path is None:  # a finished run may have pruned all but best.npz
             best = self.run_dir / "checkpoints" / "best.npz"
             path = best if best.is_file() else None
-        if path is None or path == self.current:
+        if path is None:
+            return None
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        if path == self.current and mtime == self.current_mtime:
             return None
         try:
             spec, flat, meta = read_policy(path)
         except CheckpointError:
-            return None
-        self.current, self.spec = path, spec
+            return None  # half-written or damaged: try again next poll
+        self.current, self.current_mtime, self.spec = path, mtime, spec
         return flat, meta
 
 
 class Tile:
-    """One env copy playing greedily; restarts its episode when it ends."""
+    """One env copy playing greedily; starts a new episode when one ends."""
 
     def __init__(self, env_id: str, seed: int):
         import gymnasium as gym
 
         self.env = gym.make(env_id, render_mode="rgb_array")
         self.seed = seed
+        self.limit = getattr(self.env.spec, "max_episode_steps", None)  # CartPole-v1: 500
         self.obs, _ = self.env.reset(seed=seed)
-        self.ret, self.last_ret, self.episodes = 0.0, None, 0
+        self.ret, self.last_ret, self.episodes, self.steps = 0.0, None, 0, 0
 
     def step(self, qnet: NumpyQNet | None) -> None:
         if qnet is None:
             action = self.env.action_space.sample()
         else:
-            action = int(qnet.act(np.asarray(self.obs, np.float32)[None])[0])
+            action = int(qnet.act(np.asarray(self.obs, np.float32).reshape(1, -1))[0])
         self.obs, reward, term, trunc, _ = self.env.step(action)
         self.ret += float(reward)
+        self.steps += 1
         if term or trunc:
-            self.last_ret, self.ret = self.ret, 0.0
+            self.last_ret, self.ret, self.steps = self.ret, 0.0, 0
             self.episodes += 1
             self.obs, _ = self.env.reset(seed=self.seed + 1000 * self.episodes)
 
 
+def overlay_lines(index: int, tile: Tile, meta: dict | None) -> list[str]:
+    """What a tile says about itself: which parameters play, and how well."""
+    if meta is None:
+        head = f"#{index + 1}  waiting for parameters (random play)"
+    else:
+        head = f"#{index + 1}  v{meta.get('version', 0)}  ·  " \
+               f"{int(meta.get('learner_samples', 0)):,} samples"
+    tail = f"return {tile.ret:.0f}"
+    if tile.last_ret is not None:
+        tail += f"   last {tile.last_ret:.0f}   episodes {tile.episodes}"
+    return [head, tail]
+
+
+def _draw_tile(pygame: Any, screen: Any, font: Any, tile: Tile, rect: Any,
+               lines: list[str], fresh: bool) -> None:
+    rgb = tile.env.render()
+    if rgb is None:
+        pygame.draw.rect(screen, BG, rect)
+        img = font.render("this env has no rgb_array rendering", True, DIM)
+        screen.blit(img, (rect.x + 8, rect.centery))
+    else:
+        surf = pygame.image.frombuffer(np.ascontiguousarray(rgb[..., :3]).tobytes(),
+                                       (rgb.shape[1], rgb.shape[0]), "RGB")
+        screen.blit(pygame.transform.smoothscale(surf, rect.size), rect.topleft)
+    height = 12 + 18 * len(lines)
+    band = pygame.Surface((rect.width, height), pygame.SRCALPHA)
+    band.fill((*BAND, 200))
+    screen.blit(band, rect.topleft)
+    for j, text in enumerate(lines):
+        colour = (GOOD if fresh else TEXT) if j == 0 else TEXT
+        screen.blit(font.render(text, True, colour), (rect.x + 8, rect.y + 6 + 18 * j))
+    if tile.limit:  # how far into the longest possible episode this one is
+        done = min(1.0, tile.steps / tile.limit)
+        pygame.draw.rect(screen, (60, 60, 75), (rect.x, rect.y + height, rect.width, 3))
+        pygame.draw.rect(screen, GOOD if done < 1 else WARN,
+                         (rect.x, rect.y + height, int(rect.width * done), 3))
+    pygame.draw.rect(screen, FRAME, rect, 1)
+
+
 def run_window(env_id: str, spec: QNetSpec | None, source: Any, grid: tuple[int, int] = (2, 2),
-               max_frames: int | None = None,
-               frame_callback: Callable[[Any, int], None] | None = None,
+               max_frames: int | None = None, frame_callback: FrameCallback | None = None,
                should_stop: Callable[[], bool] = lambda: False) -> int:
-    """The window's loop; returns 0 when closed."""
+    """The window's loop; returns 0 when the window is closed (or max_frames are drawn)."""
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import pygame
 
     cols, rows = grid
-    pygame.init()
-    screen = pygame.display.set_mode((TILE[0] * cols, TILE[1] * rows))
-    pygame.display.set_caption(f"d3q preview: {env_id}")
+    pygame.display.init()  # not pygame.init(): no audio device is wanted (or present)
+    driver = pygame.display.get_driver()
+    if driver in ("offscreen", "dummy") and not os.environ.get("SDL_VIDEODRIVER"):
+        pygame.quit()
+        raise NoDisplayError(f"no display to open a window on (SDL fell back to {driver!r}); "
+                             "is DISPLAY set?")
+    pygame.font.init()
+    screen = pygame.display.set_mode((TILE[0] * cols, TILE[1] * rows), pygame.RESIZABLE)
+    pygame.display.set_caption(f"d3q preview · {env_id}")
     font = pygame.font.Font(None, 22)
     clock = pygame.time.Clock()
     tiles = [Tile(env_id, 10_000 + 7 * i) for i in range(cols * rows)]
+    fps = min(MAX_FPS, int(tiles[0].env.metadata.get("render_fps") or 30))
+    parent = mp.parent_process()
     qnet: NumpyQNet | None = None
-    meta: dict = {}
+    meta: dict | None = None
+    loaded_at = -1e9
     frame = 0
     try:
         while not should_stop():
             for event in pygame.event.get():
-                if event.type == pygame.QUIT or (
-                        event.type == pygame.KEYDOWN and event.key in (pygame.K_ESCAPE,
-                                                                        pygame.K_q)):
+                if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key in
+                                                 (pygame.K_ESCAPE, pygame.K_q)):
                     return 0
+            if parent is not None and not parent.is_alive():
+                return 0  # the dashboard is gone: so is its window
             got = source.poll()
             if got is not None:
-                flat, meta = got
+                flat, new_meta = got
                 spec = getattr(source, "spec", None) or spec
                 if spec is not None:
-                    qnet = NumpyQNet(spec, flat)
-            screen.fill((18, 18, 24))
+                    qnet, meta, loaded_at = NumpyQNet(spec, flat), new_meta, time.monotonic()
+            w, h = screen.get_size()
+            tw, th = max(1, w // cols), max(1, h // rows)
+            screen.fill(BG)
+            fresh = time.monotonic() - loaded_at < 1.0  # a new version flashes green
+            overlays: list[str] = []
             for i, tile in enumerate(tiles):
                 tile.step(qnet)
-                x, y = (i % cols) * TILE[0], (i // cols) * TILE[1]
-                rgb = tile.env.render()
-                surf = pygame.surfarray.make_surface(np.ascontiguousarray(rgb.swapaxes(0, 1)))
-                screen.blit(pygame.transform.smoothscale(surf, TILE), (x, y))
-                pygame.draw.rect(screen, (70, 70, 90), (x, y, TILE[0], TILE[1]), 1)
-                lines = [
-                    f"v{meta.get('version', 0)}  {meta.get('learner_samples', 0):,} samples"
-                    if qnet is not None else "waiting for parameters (random play)",
-                    f"return {tile.ret:.0f}" + (f"   last {tile.last_ret:.0f}"
-                                                if tile.last_ret is not None else ""),
-                ]
-                for j, text in enumerate(lines):
-                    img = font.render(text, True, (20, 20, 20), (235, 235, 235))
-                    screen.blit(img, (x + 6, y + 6 + 20 * j))
+                lines = overlay_lines(i, tile, meta)
+                overlays += lines
+                rect = pygame.Rect((i % cols) * tw, (i // cols) * th, tw, th)
+                _draw_tile(pygame, screen, font, tile, rect, lines, fresh)
             pygame.display.flip()
             if frame_callback is not None:
-                frame_callback(screen, frame)
+                frame_callback(screen, frame, overlays)
             frame += 1
             if max_frames is not None and frame >= max_frames:
                 return 0
-            clock.tick(FPS)
+            clock.tick(fps)
     finally:
         for tile in tiles:
             tile.env.close()
@@ -157,12 +221,22 @@ def run_window(env_id: str, spec: QNetSpec | None, source: Any, grid: tuple[int,
 
 def _preview_process_main(env_id: str, spec: QNetSpec, params: Any, grid: tuple[int, int],
                           stop: Any) -> None:
-    from d3q_core.proc import child_setup, set_title
+    from d3q_core.proc import child_setup
 
-    child_setup("d3q: preview")
-    set_title("d3q: preview")
-    code = run_window(env_id, spec, StoreSource(params), grid, should_stop=stop.is_set)
-    os._exit(code)
+    child_setup("d3q: preview")  # names it, ignores SIGINT, dies with its parent
+    try:
+        code = run_window(env_id, spec, StoreSource(params), grid, should_stop=stop.is_set)
+    except NoDisplayError as exc:
+        print(f"d3q preview: {exc}", file=sys.stderr)
+        code = 1
+    except BaseException:  # noqa: BLE001 - say why in children.log
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # no interpreter teardown: nothing left to flush, nothing to hang on
 
 
 class PreviewProcess:
@@ -173,7 +247,7 @@ class PreviewProcess:
 
         self.ctx = spawn_context()
         self.stop_event = self.ctx.Event()
-        self.process: mp.process.BaseProcess = self.ctx.Process(
+        self.process = self.ctx.Process(
             target=_preview_process_main, args=(env_id, spec, params, grid, self.stop_event),
             name="d3q-preview", daemon=True)
 
@@ -187,20 +261,35 @@ class PreviewProcess:
     def is_alive(self) -> bool:
         return self.process.is_alive()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
+        """Ask it to close its window; terminate it if it does not within `timeout`."""
         if self.process.pid is None:
             return
         self.stop_event.set()
-        self.process.join(3)
+        self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
-            self.process.join(3)
+            self.process.join(timeout)
 
 
-def preview_main(run_dir: Path, grid: tuple[int, int] = (2, 2)) -> int:
-    """`d3q-tui preview RUN_DIR`: play the newest checkpoint, reloading newer ones."""
+def preview_main(run_dir: Path, grid: tuple[int, int] = (2, 2), *,
+                 max_frames: int | None = None, frame_callback: FrameCallback | None = None,
+                 poll_s: float = 1.0) -> int:
+    """`d3q-tui preview RUN_DIR`: play the run's newest checkpoint, reloading newer ones."""
     from d3q_core.rundir import RunDir
 
-    rd = RunDir.open_existing(run_dir)
+    rd = RunDir.open_existing(Path(run_dir))
     env_id = rd.read_config().env.id
-    return run_window(env_id, None, CheckpointSource(rd.path), grid)
+    try:
+        return run_window(env_id, None, CheckpointSource(rd.path, poll_s), grid,
+                          max_frames=max_frames, frame_callback=frame_callback)
+    except KeyboardInterrupt:
+        return 130
+    except NoDisplayError as exc:
+        print(f"d3q-tui preview: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "pygame":
+            raise
+        print(f"d3q-tui preview: cannot open a window: {exc}", file=sys.stderr)
+        return 1

@@ -1,1 +1,1 @@
-"""One widget per dashboard panel."""
+"""One widget per dashboard panel; each renders a piece of the newest Snapshot."""

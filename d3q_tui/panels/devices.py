@@ -1,50 +1,141 @@
-"""Devices: a load bar per CPU core, GPU utilization/memory/temperature/power via NVML."""
+"""Devices: a gradient load bar and a short history per CPU core, GPU utilization, memory,
+temperature and power, and where the learner's replicas live."""
 
 from __future__ import annotations
 
-from rich.table import Table
+import math
+from collections import deque
+
+from rich.console import Group
 from rich.text import Text
-from textual.widgets import Static
+from textual.reactive import reactive
 
 from d3q_core.snapshot import DeviceStats
-from d3q_tui.panels.format import bar, load_style, nbytes
+from d3q_tui.panels.base import Panel
+from d3q_tui.panels.format import COOL, gauge, nbytes, shade, sparkline
+
+HISTORY = 60
 
 
-class DevicesPanel(Static):
+def short_device(name: str) -> str:
+    """'/job:localhost/replica:0/task:0/device:GPU:1' -> 'gpu:1'."""
+    tail = name.rsplit("device:", 1)[-1].strip("/")
+    return tail.lower()
+
+
+class DevicesPanel(Panel):
+    PANEL_TITLE = "Devices"
     DEFAULT_CSS = """
-    DevicesPanel { border: round $accent; border-title-color: $accent; padding: 0 1; }
+    DevicesPanel { border: round #2e9e44; border-title-color: #5fd75f; height: auto; }
     """
 
-    def on_mount(self) -> None:
-        self.border_title = "Devices"
+    devices: reactive[DeviceStats | None] = reactive(None)
 
-    def show(self, d: DeviceStats) -> None:
-        width = max(8, self.size.width - 16)
-        grid = Table.grid(padding=(0, 1), expand=True)
-        grid.add_column(width=6, no_wrap=True)
-        grid.add_column(ratio=1, no_wrap=True)
-        grid.add_column(width=5, justify="right", no_wrap=True)
-        for i, pct in enumerate(d.cpu_percent):
-            grid.add_row(Text(f"cpu{i}", style="bold"), bar(pct / 100, width, load_style(pct)),
-                         Text(f"{pct:3.0f}%", style=load_style(pct)))
-        if d.gpus:
-            for g in d.gpus:
-                grid.add_row(Text(f"gpu{g.index}", style="bold magenta"),
-                             bar(g.util_percent / 100, width, load_style(g.util_percent)),
-                             Text(f"{g.util_percent:3.0f}%"))
-                mem = g.mem_used / g.mem_total if g.mem_total else 0.0
-                extra = []
-                if g.temperature_c is not None:
-                    extra.append(f"{g.temperature_c:.0f}°C")
-                if g.power_w is not None:
-                    extra.append(f"{g.power_w:.0f} W")
-                grid.add_row(Text(" mem", style="dim"), bar(mem, width, "cyan"),
-                             Text(f"{mem * 100:3.0f}%"))
-                grid.add_row("", Text(f"{g.name}  {nbytes(g.mem_used)}/{nbytes(g.mem_total)}  "
-                                      + "  ".join(extra), style="dim"), "")
-        else:
-            grid.add_row(Text("gpu", style="dim"), Text(d.gpu_note, style="dim italic"), "")
-        learner = ", ".join(d.learner_devices) if d.learner_devices else "starting…"
-        grid.add_row(Text("learn", style="bold"), Text(f"replicas on {learner}",
-                                                       style="italic"), "")
-        self.update(grid)
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.history: list[deque[float]] = []
+        self.tag, self.spark, self.bar = 4, 0, 10
+        self._shape: tuple[int, int] = (-1, -1)
+
+    def watch_devices(self, d: DeviceStats | None) -> None:
+        if d is None:
+            return
+        shape = (len(d.cpu_percent), len(d.gpus))
+        if shape != self._shape:  # a new height: lay out again (not on every Snapshot)
+            self._shape = shape
+            self.refresh(layout=True)
+        if len(self.history) != len(d.cpu_percent):
+            self.history = [deque(maxlen=HISTORY) for _ in d.cpu_percent]
+        for h, pct in zip(self.history, d.cpu_percent, strict=True):
+            h.append(pct)
+        names = sorted({g.name for g in d.gpus})
+        gpus = ", ".join(f"{n} ×{sum(g.name == n for g in d.gpus)}" for n in names)
+        self.border_subtitle = f"{gpus} · {d.gpu_note}" if gpus else ""
+        self.border_title = f"Devices · {len(d.cpu_percent)} cores"
+
+    def render(self) -> Group:
+        d = self.devices
+        if d is None:
+            return Group(Text("sampling…", style="dim italic"))
+        width = self.content_width()
+        n = len(d.cpu_percent)
+        self.tag = max(len(f"cpu{max(0, n - 1)}"), len(f"gpu{max(0, len(d.gpus) - 1)}"))
+        # one column of cores: label, gauge, percent, history; the GPU gauges line up with it
+        self.spark = max(0, (width - self.tag - 7) * 2 // 5) if width >= 40 else 0
+        self.bar = max(4, width - self.tag - 6 - (self.spark + 1 if self.spark else 0))
+        lines = self._cpu_lines(d, width) + self._gpu_lines(d, width)
+        lines.append(self._learner_line(d))
+        return Group(*lines)
+
+    def _cpu_lines(self, d: DeviceStats, width: int) -> list[Text]:
+        n = len(d.cpu_percent)
+        if n == 0:
+            return [Text("cpu  no reading yet", style="dim")]
+        cols = 1 if n <= 4 else 2 if n <= 16 or width < 80 else 4
+        rows = math.ceil(n / cols)
+        cell = (width - 2 * (cols - 1)) // cols
+        tag = self.tag
+        spark = self.spark if cols == 1 else 0
+        bar = self.bar if cols == 1 else max(3, cell - tag - 6)
+        lines = []
+        for r in range(rows):
+            t = Text(no_wrap=True)
+            for c in range(cols):
+                i = r + c * rows
+                if i >= n:
+                    break
+                pct = d.cpu_percent[i]
+                if c:
+                    t.append("  ")
+                t.append(f"cpu{i}".ljust(tag) + " ", style="bold")
+                t.append_text(gauge(pct / 100, bar))
+                t.append(f"{pct:4.0f}%", style=shade(pct / 100))
+                if spark and i < len(self.history):
+                    t.append(" ")
+                    t.append_text(sparkline(self.history[i], spark, hi=100.0))
+            lines.append(t)
+        return lines
+
+    def _gpu_lines(self, d: DeviceStats, width: int) -> list[Text]:
+        if not d.gpus:
+            t = Text("gpu  ", style="bold dim", no_wrap=True, overflow="ellipsis")
+            t.append(d.gpu_note or "no GPU", style="dim italic")
+            return [t]
+        lines = []
+        bar = self.bar if self.spark >= 10 else max(4, width - self.tag - 17)
+        for g in d.gpus:
+            t = Text(no_wrap=True, overflow="ellipsis")
+            t.append(f"gpu{g.index}".ljust(self.tag) + " ", style="bold magenta")
+            t.append_text(gauge(g.util_percent / 100, bar))
+            t.append(f"{g.util_percent:4.0f}%", style=shade(g.util_percent / 100))
+            t.append(" ")
+            if g.temperature_c is not None:
+                hot = "bold red" if g.temperature_c >= 85 else "yellow" \
+                    if g.temperature_c >= 75 else ""
+                t.append(f" {g.temperature_c:.0f}°C", style=hot)
+            if g.power_w is not None:
+                t.append(f"  {g.power_w:.0f}W")
+            m = Text(no_wrap=True, overflow="ellipsis")
+            frac = g.mem_used / g.mem_total if g.mem_total else 0.0
+            m.append("mem".rjust(self.tag) + " ", style="dim")
+            m.append_text(gauge(frac, bar, COOL))
+            m.append(f" {nbytes(g.mem_used)}/{nbytes(g.mem_total)}", style="cyan")
+            lines += [t, m]
+        return lines
+
+    @staticmethod
+    def _learner_line(d: DeviceStats) -> Text:
+        t = Text("learner ", style="bold", no_wrap=True, overflow="ellipsis")
+        if not d.learner_devices:
+            t.append("starting…", style="dim italic")
+            return t
+        t.append(f"{len(d.learner_devices)} replica{'s' * (len(d.learner_devices) > 1)} on ",
+                 style="dim")
+        for i, name in enumerate(d.learner_devices):
+            if i:
+                t.append(", ", style="dim")
+            t.append(short_device(name), style="bold magenta" if "gpu" in name.lower()
+                     else "bold green")
+            if i < len(d.learner_device_memory) and d.learner_device_memory[i]:
+                t.append(f" {nbytes(d.learner_device_memory[i])}", style="cyan")
+        return t

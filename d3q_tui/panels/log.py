@@ -1,4 +1,4 @@
-"""Log: the run's log lines, newest at the bottom; only lines newer than the last shown."""
+"""Log: the run's log lines, newest at the bottom, each appended once (by sequence number)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,41 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from d3q_core.snapshot import LogLine
+from d3q_tui.panels.format import elapsed
 
-LEVEL_STYLE = {"warning": "yellow", "error": "bold red"}
+LEVEL = {"info": ("·", "", ""), "warning": ("▲", "yellow", "yellow"),
+         "error": ("✗", "bold red", "red")}
 
 
 class LogPanel(RichLog):
     DEFAULT_CSS = """
-    LogPanel { border: round $accent; border-title-color: $accent; height: 25%;
-               min-height: 5; max-height: 12; }
+    LogPanel { border: round #7f848e; border-title-color: #abb2bf; border-title-style: bold;
+               height: 25%; min-height: 5; max-height: 14; overflow-y: auto;
+               overflow-x: hidden;
+               padding: 0 1; scrollbar-size-vertical: 1; }
     """
+
+    def __init__(self, **kw) -> None:
+        super().__init__(max_lines=2000, wrap=True, markup=False, **kw)
+        self.last_seq = 0
 
     def on_mount(self) -> None:
         self.border_title = "Log"
-        self.last_seq = 0
-        self.max_lines = 2000
-        self.wrap = True
 
     def show(self, lines: tuple[LogLine, ...]) -> None:
+        """Append the lines newer than the last one shown."""
         for line in lines:
             if line.seq > self.last_seq:
                 self.last_seq = line.seq
-                t = Text(f"{line.elapsed:7.1f}s ", style="dim")
-                t.append(line.text, style=LEVEL_STYLE.get(line.level, ""))
-                self.write(t)
+                self._line(elapsed(line.elapsed), line.level, line.text)
 
     def note(self, text: str, level: str = "info") -> None:
-        """A line from the face itself (preview started, TensorBoard URL)."""
-        self.write(Text(f"   ui    {text}", style=LEVEL_STYLE.get(level, "italic")))
+        """A line from the dashboard itself, when the run can no longer log it."""
+        self._line("   ui", level, text)
+
+    def _line(self, when: str, level: str, text: str) -> None:
+        mark, mark_style, text_style = LEVEL.get(level, LEVEL["info"])
+        t = Text(f"{when} ", style="dim")
+        t.append(f"{mark} ", style=mark_style or "dim")
+        t.append(text, style=text_style)
+        self.write(t)
