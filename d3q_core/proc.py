@@ -61,6 +61,7 @@ def _die_with_parent() -> None:
 
 
 CHILD_OUTPUT_ENV = "D3Q_CHILD_OUTPUT"
+WORKER_NICENESS = 5
 
 
 def _redirect_output() -> None:
@@ -80,6 +81,10 @@ def child_setup(title: str, out_queues: Iterable[Any] = ()) -> None:
     """Call first thing in a child's main."""
     _redirect_output()
     set_title(title)
+    # Workers yield the cores to the interactive process: keys answer at once while training
+    # keeps both cores busy (measured under load: ~300 ms without, see BENCHMARKS.md).
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     # Ctrl-C reaches the whole foreground process group; only the orchestrator acts on it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()

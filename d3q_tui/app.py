@@ -8,6 +8,7 @@ thread-safe controls. Nothing here imports TensorFlow, and nothing heavy loads a
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -201,7 +202,12 @@ class D3QApp(App[int]):
 
     def action_pause(self) -> None:
         if not self.finished:
-            self.orch.set_paused(not self.orch.paused)
+            paused = not self.orch.paused
+            self.orch.set_paused(paused)
+            # show it now; the next Snapshot (up to 0.5 s away) will agree
+            bar = self.query_one(StatusBar)
+            if bar.snapshot is not None:
+                bar.snapshot = dataclasses.replace(bar.snapshot, paused=paused)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
