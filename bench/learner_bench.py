@@ -1,0 +1,59 @@
+"""Isolated learner throughput on synthetic CartPole batches: one device, and two logical CPU
+devices under MirroredStrategy (each in a fresh interpreter: devices are fixed at TF start)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CODE = """
+import os, time
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+from d3q_core.config import build_config
+from d3q_core.learner.devices import configure_threads, make_strategy
+configure_threads({threads})
+from d3q_core.learner.trainer import Trainer
+from d3q_core.qnet import QNetSpec
+from tests.learner_worker import batch
+cfg = build_config(None, ["learner.batch_size={per_replica}"])
+spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
+strategy, names = make_strategy("{devices}")
+t = Trainer(spec, cfg.learner, strategy)
+b = batch(t.global_batch)
+for _ in range(30): t.train_step(*b)
+n, t0 = 0, time.perf_counter()
+while time.perf_counter() - t0 < {seconds}:
+    t.train_step(*b); n += 1
+dt = time.perf_counter() - t0
+print(t.replicas, t.global_batch, n / dt, n * t.global_batch / dt)
+"""
+
+CASES = [  # (label, devices, per-replica batch, threads)
+    ("1 device (cpu), batch 128", "cpu", 128, 1),
+    ("1 device (cpu, 2 threads), batch 128", "cpu", 128, 2),
+    ("2 logical CPU devices, 2 x 64", "cpu:2", 64, 2),
+    ("2 logical CPU devices, 2 x 128", "cpu:2", 128, 2),
+]
+
+
+def run(quick: bool = False) -> list[dict]:
+    rows = []
+    for label, devices, per_replica, threads in CASES:
+        code = CODE.format(devices=devices, per_replica=per_replica, threads=threads,
+                           seconds=2.0 if quick else 5.0)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=300)
+        if out.returncode != 0:
+            print(f"{label}: failed: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        replicas, g, steps, samples = out.stdout.split()
+        row = {"case": label, "replicas": int(replicas), "global_batch": int(g),
+               "steps_per_s": float(steps), "samples_per_s": float(samples)}
+        rows.append(row)
+        print(f"{label:40s} {row['steps_per_s']:8,.0f} steps/s {row['samples_per_s']:10,.0f} "
+              "samples/s", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    run(quick="--quick" in sys.argv)

@@ -1,0 +1,54 @@
+"""Runs learner checks in a fresh interpreter, where logical CPU devices can still be made
+(TensorFlow fixes its devices when it first starts). Prints one JSON line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def batch(g: int, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(g, 4)).astype("f4"), rng.integers(0, 2, g).astype("i4"),
+            rng.random(g).astype("f4"), rng.normal(size=(g, 4)).astype("f4"),
+            np.where(rng.random(g) < 0.1, 0.0, 0.97).astype("f4"),
+            rng.uniform(0.2, 1.0, g).astype("f4"))
+
+
+def one_step(devices: str, per_replica: int, clip: float) -> dict:
+    import numpy as np
+
+    from d3q_core.config import build_config
+    from d3q_core.learner.devices import make_strategy
+    from d3q_core.learner.trainer import Trainer
+    from d3q_core.qnet import QNetSpec, init_weights
+
+    cfg = build_config(None, [f"learner.batch_size={per_replica}", "learner.hidden=32,32",
+                              f"learner.grad_clip_norm={clip}", "learner.target_tau=1.0"])
+    spec = QNetSpec(4, 2, (32, 32), True)
+    strategy, names = make_strategy(devices)
+    t = Trainer(spec, cfg.learner, strategy, seed=0)
+    w0 = init_weights(spec, np.random.default_rng(7))
+    t.set_flat(w0, w0 * 0.5)
+    td, loss, q = t.train_step(*batch(t.global_batch))
+    return {"devices": names, "replicas": t.replicas, "td": td.tolist(), "loss": loss,
+            "mean_q": q, "online": t.get_flat().tolist(), "target": t.get_target_flat().tolist()}
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "step":
+        print(json.dumps(one_step(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
+    elif mode == "devices":
+        from d3q_core.learner.devices import DeviceError, make_strategy
+
+        try:
+            make_strategy(sys.argv[2])
+            print(json.dumps({"error": None}))
+        except DeviceError as exc:
+            print(json.dumps({"error": str(exc)}))
