@@ -63,6 +63,7 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
     """The bench process plays the simulators (feeding batches) and a learner that trains
     infinitely fast (it only returns priorities)."""
     from d3q_core.proc import spawn_context
+    from d3q_core.replay.inbox import ExperienceSender, InboxAddress
     from d3q_core.replay.memory import ReplayMemory
     from d3q_core.replay.service import ReplayChannels, replay_main
 
@@ -79,14 +80,15 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
     in_process = n / (time.perf_counter() - t0)
 
     ctx = spawn_context()
-    ch = ReplayChannels(ctx.Queue(64), ctx.Queue(cfg.replay.prefetch), ctx.Queue(256),
+    ch = ReplayChannels(InboxAddress.new(), ctx.Queue(cfg.replay.prefetch), ctx.Queue(256),
                         ctx.Queue(4), ctx.Queue(1000), ctx.Event(), ctx.Event(),
                         ctx.Value("i", batch))
     p = ctx.Process(target=replay_main, args=(cfg, 4, 0, ch, None), daemon=True)
     p.start()
     records = np.zeros(64, dtype)
+    sender = ExperienceSender(ch.experiences, 64, ch.stop)
     for _ in range(40):
-        ch.experiences.put((0, records, None))
+        sender.send((0, records, None))
     served, t0 = 0, None
     try:
         while True:
@@ -99,10 +101,7 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
             ch.priorities.put((idx, rng.random(len(idx)).astype(np.float32)))
             served += 1
             if served % 32 == 0:
-                try:
-                    ch.experiences.put_nowait((0, records, None))
-                except queue.Full:
-                    pass
+                sender.send((0, records, None))
             if time.perf_counter() - t0 > seconds:
                 break
         across = served / (time.perf_counter() - t0)
@@ -127,7 +126,7 @@ from d3q_core.qnet import QNetSpec
 cfg = build_config(None, [])
 spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
 t = Trainer(spec, cfg.learner, make_strategy("cpu")[0])
-g, rng = t.global_batch, np.random.default_rng(0)
+g, rng = t.call_batch, np.random.default_rng(0)
 b = (rng.normal(size=(g, 4)).astype("f4"), rng.integers(0, 2, g).astype("i4"),
      rng.random(g).astype("f4"), rng.normal(size=(g, 4)).astype("f4"),
      np.full(g, 0.97, "f4"), np.ones(g, "f4"))

@@ -34,6 +34,7 @@ from d3q_core.learner.process import LearnerChannels, learner_main
 from d3q_core.params import ParamStore, SharedCounters
 from d3q_core.proc import spawn_context
 from d3q_core.qnet import QNetSpec
+from d3q_core.replay.inbox import InboxAddress
 from d3q_core.replay.service import ReplayChannels, replay_main
 from d3q_core.rundir import RunDir, TensorBoardLog
 from d3q_core.runstate import Confirmation, RunState
@@ -199,7 +200,7 @@ class Orchestrator:
             self.pause.set()
         self.replay_ready = ctx.Event()
         self.sample_batch = ctx.Value("i", 0)
-        self.q_exp = ctx.Queue(maxsize=cfg.replay.queue_batches)
+        self.q_exp = InboxAddress.new()  # a socket per simulator, credits of queue_batches
         self.q_samples = ctx.Queue(maxsize=cfg.replay.prefetch)
         self.q_prio = ctx.Queue(maxsize=256)
         self.q_stats = ctx.Queue(maxsize=4096)
@@ -566,7 +567,7 @@ class Orchestrator:
             if c.state not in ("failed",):
                 c.state = "exited"
         self._drain_all()
-        for q in (self.q_exp, self.q_samples, self.q_prio, self.q_stats, self.q_learner_cmd,
+        for q in (self.q_samples, self.q_prio, self.q_stats, self.q_learner_cmd,
                   self.q_replay_cmd):
             q.close()
             q.cancel_join_thread()
@@ -577,18 +578,24 @@ class Orchestrator:
         return result
 
     def _drain_all(self) -> None:
-        for q in (self.q_stats,):
+        """Read the last status messages once every child is gone. A child terminated in
+        the middle of a put leaves half a message in the pipe, on which a plain read blocks
+        forever, so the reading happens in a daemon thread given one second. The data queues
+        are not read at all: nothing in them matters any more."""
+        got: list[tuple] = []
+
+        def read() -> None:
             while True:
                 try:
-                    self._handle(q.get_nowait())
-                except (queue.Empty, OSError, EOFError):
-                    break
-        for q in (self.q_exp, self.q_samples, self.q_prio):
-            while True:
-                try:
-                    q.get_nowait()
-                except (queue.Empty, OSError, EOFError):
-                    break
+                    got.append(self.q_stats.get_nowait())
+                except (queue.Empty, OSError, EOFError, ValueError):
+                    return
+
+        reader = threading.Thread(target=read, name="drain-stats", daemon=True)
+        reader.start()
+        reader.join(timeout=1.0)
+        for msg in list(got):
+            self._handle(msg)
 
     def _result(self) -> RunResult:
         st, reason = self.state, self.state.stop_reason or "error"

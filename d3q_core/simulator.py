@@ -19,8 +19,9 @@ from d3q_core.envs import make_vector_env
 from d3q_core.faults import fault
 from d3q_core.nstep import NStepBuffer
 from d3q_core.params import ParamStore, SharedCounters
-from d3q_core.proc import Ticker, child_setup, flush_and_exit, put_with_stop, send_nowait
+from d3q_core.proc import Ticker, child_setup, flush_and_exit, send_nowait
 from d3q_core.qnet import NumpyQNet, QNetSpec
+from d3q_core.replay.inbox import ExperienceSender, InboxAddress
 from d3q_core.transitions import transition_dtype
 
 
@@ -55,7 +56,7 @@ def td_errors(qnet: NumpyQNet, records: np.ndarray) -> np.ndarray:
 class SimulatorChannels:
     """What a simulator is handed by the orchestrator (all picklable for spawn)."""
 
-    experiences: Any  # Queue[(sim index, records, td errors | None)]
+    experiences: InboxAddress  # the replay's socket: (sim index, records, td errors | None)
     stats: Any  # Queue[messages]
     params: ParamStore
     counters: SharedCounters
@@ -123,6 +124,7 @@ class Simulator:
         if self.index == 0 and incarnation == 0 and raise_after is None:
             raise_after = fault("simulator_raise_after")
         pending: list[np.ndarray] = []
+        sender = ExperienceSender(ch.experiences, self.cfg.replay.queue_batches, ch.stop)
         stats_tick = Ticker(0.5)
         steps_since, t_since = 0, time.monotonic()
         step_no = 0
@@ -148,7 +150,7 @@ class Simulator:
                 prios = None
                 if cfg.initial_priorities and self.version > 0:
                     prios = td_errors(self.qnet, batch)
-                if not put_with_stop(ch.experiences, (self.index, batch, prios), ch.stop):
+                if not sender.send((self.index, batch, prios)):
                     break
             if stats_tick.due():
                 now = time.monotonic()
@@ -168,13 +170,14 @@ class Simulator:
                         if self.latencies else None,
                     }),
                 )
+        sender.close()
         self.env.close()
 
 
 def simulator_main(cfg: Config, spec: QNetSpec, index: int, n_simulators: int, seed: int,
                    ch: SimulatorChannels, incarnation: int = 0, resumed: bool = False) -> None:
     """Process entry point (spawn)."""
-    child_setup(f"d3q: simulator {index}", out_queues=(ch.experiences, ch.stats))
+    child_setup(f"d3q: simulator {index}", out_queues=(ch.stats,))
     code = 0
     try:
         Simulator(cfg, spec, index, n_simulators, seed).run(ch, incarnation, resumed)

@@ -12,6 +12,7 @@ from typing import Any
 from d3q_core.config import Config
 from d3q_core.faults import fault
 from d3q_core.proc import Ticker, child_setup, flush_and_exit, send_nowait
+from d3q_core.replay.inbox import ExperienceInbox, InboxAddress
 from d3q_core.replay.memory import ReplayMemory
 from d3q_core.replay.ratelimit import RateLimiter
 from d3q_core.transitions import transition_dtype
@@ -19,7 +20,7 @@ from d3q_core.transitions import transition_dtype
 
 @dataclass
 class ReplayChannels:
-    experiences: Any  # in: (sim index, records, td errors | None)
+    experiences: InboxAddress  # in, one socket per simulator: (index, records, td | None)
     samples: Any  # out: (records, indices, weights)
     priorities: Any  # in: (indices, td errors)
     commands: Any  # in: ("snapshot", path)
@@ -45,7 +46,7 @@ class ReplayService:
         self.max_insert = s.envs_per_simulator * (s.steps_per_batch + cfg.learner.n_step)
         self.limiter: RateLimiter | None = None
         self._limiter_batch = 0
-        self.pending: tuple | None = None
+        self.inbox: ExperienceInbox | None = None
         self.dropped = 0
         self.stop_serving_after = fault("replay_stop_serving_after")
         self.sampled_total = 0
@@ -69,6 +70,13 @@ class ReplayService:
         self.limiter, self._limiter_batch = lim, batch
 
     def run(self, ch: ReplayChannels) -> None:
+        self.inbox = ExperienceInbox(ch.experiences)
+        try:
+            self._loop(ch, self.inbox)
+        finally:
+            self.inbox.close()
+
+    def _loop(self, ch: ReplayChannels, inbox: ExperienceInbox) -> None:
         stats_tick = Ticker(0.5)
         last = (time.monotonic(), 0, 0)
         inserted = served = 0
@@ -86,20 +94,19 @@ class ReplayService:
                     break
                 self.memory.update_priorities(idx, td)
                 busy = True
-            # 2. inserts, as far as the limiter allows
+            # 2. inserts, as far as the limiter allows; each returns its simulator a credit
+            inbox.receive()
             for _ in range(16):
-                if self.pending is None:
-                    try:
-                        self.pending = ch.experiences.get_nowait()
-                    except queue.Empty:
-                        break
-                _, records, td = self.pending
+                message = inbox.peek()
+                if message is None:
+                    break
+                _, records, td = message
                 if not lim.can_insert(len(records)):
                     break
                 self.memory.add(records, td)
                 lim.insert(len(records))
                 inserted += len(records)
-                self.pending = None
+                inbox.done()
                 busy = True
             if not ch.ready.is_set() and len(self.memory) >= self.cfg.replay.min_size:
                 ch.ready.set()
@@ -121,18 +128,11 @@ class ReplayService:
                 self._send_stats(ch, (inserted - i0) / dt, (self.sampled_total - s0) / dt,
                                  inserted)
                 last = (now, inserted, self.sampled_total)
-            if not busy:
-                self._idle_wait(ch)
-
-    def _idle_wait(self, ch: ReplayChannels) -> None:
-        """Block briefly on the likeliest next event instead of spinning a core."""
-        if self.pending is None:
-            try:
-                self.pending = ch.experiences.get(timeout=0.002)
-            except queue.Empty:
-                pass
-        else:
-            time.sleep(0.0005)
+            if not busy:  # block briefly on the likeliest next event instead of spinning
+                if inbox.pending() == 0:
+                    inbox.receive(timeout=0.002)
+                else:
+                    time.sleep(0.0005)
 
     def _commands(self, ch: ReplayChannels) -> None:
         try:
@@ -164,7 +164,7 @@ class ReplayService:
             "bin_edges": tuple(float(e) for e in st.bin_edges),
             "beta": self.beta(),
             "dropped": self.dropped,
-            "waiting_insert": self.pending is not None,
+            "waiting_insert": self.inbox is not None and self.inbox.pending() > 0,
         }))
 
 
