@@ -19,13 +19,13 @@ cfg = build_config(None, ["learner.batch_size={per_replica}"])
 spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
 strategy, names = make_strategy("{devices}")
 t = Trainer(spec, cfg.learner, strategy)
-b = batch(t.global_batch)
+b = batch(t.call_batch)
 for _ in range(30): t.train_step(*b)
 n, t0 = 0, time.perf_counter()
 while time.perf_counter() - t0 < {seconds}:
     t.train_step(*b); n += 1
 dt = time.perf_counter() - t0
-print(t.replicas, t.global_batch, n / dt, n * t.global_batch / dt)
+print(t.replicas, t.global_batch, n * t.steps_per_call / dt, n * t.call_batch / dt)
 """
 
 CASES = [  # (label, devices, per-replica batch, threads)

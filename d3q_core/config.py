@@ -67,7 +67,7 @@ class ReplayConfig:
     min_size: int = _f(1_000, min=1)  # first sample once this many transitions are stored
     error_buffer: float = _f(0.0, min=0.0)  # rate-limiter slack; 0: derived from batch sizes
     prefetch: int = _f(4, min=1)  # sample batches kept ready so the learner never waits
-    queue_batches: int = _f(32, min=1)  # bound of the simulators -> replay queue
+    queue_batches: int = _f(8, min=1)  # batches in flight per simulator (credits)
     snapshot: bool = _f(False)  # save the memory beside each checkpoint for resume
 
 
@@ -85,6 +85,9 @@ class LearnerConfig:
     n_step: int = _f(3, min=1)  # Ape-X's n-step returns
     target_sync_every: int = _f(1, min=1)  # learner steps between target updates
     target_tau: float = _f(0.01, gt=0.0, max=1.0)  # 1.0: hard copy; below: Polyak averaging
+    # train steps per compiled call: one call does k steps on k interleaved slices of one
+    # replay sample, so TensorFlow's per-call Python overhead (~half a small step) is paid once
+    steps_per_call: int = _f(4, min=1, max=64)
     publish_every: int = _f(8, min=1)  # learner steps between parameter publications
     checkpoint_seconds: float = _f(30.0, gt=0.0)  # periodic checkpoint cadence
     keep_checkpoints: int = _f(3, min=1)  # newest checkpoints kept (plus the best)

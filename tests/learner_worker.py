@@ -35,7 +35,7 @@ def one_step(devices: str, per_replica: int, clip: float) -> dict:
     t = Trainer(spec, cfg.learner, strategy, seed=0)
     w0 = init_weights(spec, np.random.default_rng(7))
     t.set_flat(w0, w0 * 0.5)
-    td, loss, q = t.train_step(*batch(t.global_batch))
+    td, loss, q = t.train_step(*batch(t.call_batch))
     return {"devices": names, "replicas": t.replicas, "td": td.tolist(), "loss": loss,
             "mean_q": q, "online": t.get_flat().tolist(), "target": t.get_target_flat().tolist()}
 

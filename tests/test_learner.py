@@ -44,7 +44,7 @@ def test_double_dqn_target_by_hand():
     """Zero hidden weights make Q(s) = the output bias, whatever s: every number is known."""
     spec = QNetSpec(4, 2, (4,), dueling=False)
     t = trainer(spec, "learner.hidden=4", "learner.dueling=false", "learner.batch_size=2",
-                "learner.learning_rate=1e-9")
+                "learner.learning_rate=1e-9", "learner.steps_per_call=1")
     online = np.zeros(spec.n_params, np.float32)
     target = np.zeros(spec.n_params, np.float32)
     online[-2:] = [1.0, 3.0]  # online prefers action 1
@@ -61,7 +61,7 @@ def test_double_dqn_target_by_hand():
 def test_steps_on_a_fixed_batch_lower_the_td_error():
     spec = QNetSpec(4, 2, (32, 32), True)
     t = trainer(spec, "learner.hidden=32,32")
-    b = batch(t.global_batch)
+    b = batch(t.call_batch)
     first, loss0, _ = t.train_step(*b)
     for _ in range(60):
         td, loss, _ = t.train_step(*b)
@@ -71,7 +71,7 @@ def test_steps_on_a_fixed_batch_lower_the_td_error():
 def test_state_arrays_restore_training_exactly():
     spec = QNetSpec(4, 2, (16,), True)
     a = trainer(spec, "learner.hidden=16")
-    b_ = batch(a.global_batch)
+    b_ = batch(a.call_batch)
     for _ in range(5):
         a.train_step(*b_)
     state = a.state_arrays()
@@ -83,6 +83,33 @@ def test_state_arrays_restore_training_exactly():
     td_b, loss_b, _ = b.train_step(*b_)
     assert loss_a == pytest.approx(loss_b, rel=1e-6)
     assert np.allclose(a.get_flat(), b.get_flat(), atol=1e-7)
+
+
+def test_k_steps_in_one_call_equal_k_single_steps():
+    """steps_per_call = 3 on 3G rows is step j on rows j, j+3, ...: the same weights, and
+    each row's priority from the step that trained on it."""
+    spec = QNetSpec(4, 2, (16, 16), True)
+    fused = trainer(spec, "learner.hidden=16,16", "learner.steps_per_call=3",
+                    "learner.target_sync_every=2", "learner.target_tau=0.5")
+    single = trainer(spec, "learner.hidden=16,16", "learner.steps_per_call=1",
+                     "learner.target_sync_every=2", "learner.target_tau=0.5")
+    w0 = init_weights(spec, np.random.default_rng(3))
+    fused.set_flat(w0)
+    single.set_flat(w0)
+    assert fused.call_batch == 3 * single.call_batch == 3 * 64
+    for round_ in range(2):  # the second call crosses target syncs at odd step counts
+        b = batch(fused.call_batch, seed=round_)
+        td, loss, _ = fused.train_step(*b)
+        tds, losses = np.zeros(fused.call_batch, np.float32), []
+        for j in range(3):
+            td_j, loss_j, _ = single.train_step(*(x[j::3] for x in b))
+            tds[j::3] = td_j
+            losses.append(loss_j)
+        assert fused.steps == single.steps == 3 * (round_ + 1)
+        assert np.allclose(td, tds, atol=1e-5)
+        assert loss == pytest.approx(np.mean(losses), rel=1e-5)
+        assert np.allclose(fused.get_flat(), single.get_flat(), atol=1e-6)
+        assert np.allclose(fused.get_target_flat(), single.get_target_flat(), atol=1e-6)
 
 
 def run_worker(*args: str) -> dict:

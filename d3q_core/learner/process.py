@@ -52,6 +52,7 @@ class Learner:
         self.trainer = Trainer(spec, cfg.learner, self.strategy, seed=cfg.run.seed)
         self.samples = 0
         self.version_base = 0
+        self.published_at_step = 0
         self.extra_meta: dict = {}
         if resume_from is not None:
             self._restore(resume_from)
@@ -67,6 +68,7 @@ class Learner:
         self.version_base = int(meta.get("version", 0))
 
     def publish(self) -> int:
+        self.published_at_step = self.trainer.steps
         return self.ch.params.publish(self.trainer.get_flat(), self.samples,
                                       self.ch.counters.env_steps)
 
@@ -97,7 +99,7 @@ class Learner:
 
     def run(self) -> int:
         ch, lcfg = self.ch, self.cfg.learner
-        ch.sample_batch.value = self.trainer.global_batch
+        ch.sample_batch.value = self.trainer.call_batch
         ch.params.continue_from(self.version_base)
         self.publish()
         sleep_per_step = fault("learner_sleep") or 0.0
@@ -149,7 +151,7 @@ class Learner:
             ch.counters.set_learner(self.samples, self.trainer.steps)
             losses.append(loss)
             qs.append(mean_q)
-            if self.trainer.steps % lcfg.publish_every == 0:
+            if self.trainer.steps - self.published_at_step >= lcfg.publish_every:
                 self.publish()
             busy_s += time.perf_counter() - t1
             wait_s += t1 - t0
