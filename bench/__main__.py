@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-SECTIONS = ("replay", "learner", "stages", "e2e")
+SECTIONS = ("replay", "learner", "stages", "e2e", "reliability")
 
 
 def machine() -> str:
@@ -33,7 +33,12 @@ def main() -> None:
     p.add_argument("--out", default="bench/results.json")
     args = p.parse_args()
     print(f"machine: {machine()}\n")
-    results: dict = {"machine": machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    out = Path(args.out)
+    try:  # sections run on their own update the saved file instead of replacing it
+        results: dict = json.loads(out.read_text())
+    except (OSError, ValueError):
+        results = {}
+    results.update(machine=machine(), time=time.strftime("%Y-%m-%d %H:%M:%S"))
     if "replay" in args.sections:
         from bench import replay_bench
 
@@ -58,7 +63,13 @@ def main() -> None:
         print(f"== time to goal: CartPole-v1, default config, {args.seeds} seeds in a row ==")
         results["e2e"] = e2e_bench.run(args.seeds)
         print()
-    Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if "reliability" in args.sections:
+        from bench import reliability_bench
+
+        print("== faults injected (the reliability tests, run for their figures) ==")
+        results["reliability"] = reliability_bench.run(quick=args.quick)
+        print()
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"results saved to {args.out}")
 
 

@@ -4,6 +4,7 @@ directory and no process behind."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -51,18 +52,24 @@ def test_headless_run_reaches_an_easy_goal(tmp_path):
     assert (run_dir / "checkpoints" / "best.npz").is_file()
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, report):
+    (tmp_path / "broken.toml").write_text("[learner\nbatch_size = 64\n")
     for args, fragment in [
         (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
         (["--env", "Pendulum-v1"], "Discrete"),
         (["--set", "replay.capacity=0"], "replay.capacity"),
         (["--config", str(tmp_path / "missing.toml")], "missing.toml"),
+        (["--config", str(tmp_path / "broken.toml")], "broken.toml"),
+        (["--set", "learner.bogus=1"], "learner.bogus"),
         (["--bogus-flag"], "--bogus-flag"),
     ]:
         w = Watched(["--no-ui", "--run-dir", str(tmp_path / "r"), *args])
+        t0 = time.monotonic()
         code, out, err = w.wait(timeout=60)
         assert code == 2, (args, out, err)
         lines = err.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0], (args, err)
         assert "Traceback" not in err
         assert not (tmp_path / "r").exists()  # nothing written for a rejected run
+        report(" ".join(args).replace(str(tmp_path), "TMP"),
+               "exit 2: " + lines[0].replace(str(tmp_path), "TMP"), time.monotonic() - t0)

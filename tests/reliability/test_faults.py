@@ -51,12 +51,24 @@ def started(run_dir) -> bool:
     return log.is_file() and "learner ready" in log.read_text()
 
 
+def log_time(run_dir, fragment: str) -> float:
+    """Seconds since the run's start of the first log line containing `fragment`."""
+    for line in (run_dir / "log.txt").read_text().splitlines():
+        if fragment in line:
+            return float(line.split("s", 1)[0])
+    raise AssertionError(f"no log line with {fragment!r}")
+
+
 @pytest.mark.timeout(150)
-def test_killed_simulator_is_restarted_and_training_goes_on(tmp_path):
+def test_killed_simulator_is_restarted_and_training_goes_on(tmp_path, report):
     w, run_dir = long_run(tmp_path, "--set", "stop.max_learner_samples=40000")
     wait_for(lambda: started(run_dir), 90, w, "learner ready")
     pid = wait_for(lambda: role_pid(w, "d3q: simulator 0"), 30, w, "simulator 0")
     os.kill(pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    wait_for(lambda: role_pid(w, "d3q: simulator 0") not in (None, pid), 30, w, "a new simulator 0")
+    report("SIGKILL a simulator", "restarted with the same index and epsilon, counted in the "
+           "log; training went on to its sample limit", time.monotonic() - t0)
     code, out, err = w.wait(timeout=120)
     assert code == 1, (out, err)  # the sample limit ended it, not the fault
     assert read_result(run_dir)["stop_reason"] == "max_learner_samples"
@@ -66,7 +78,7 @@ def test_killed_simulator_is_restarted_and_training_goes_on(tmp_path):
 
 
 @pytest.mark.timeout(150)
-def test_simulator_exception_is_restarted_with_the_same_index(tmp_path):
+def test_simulator_exception_is_restarted_with_the_same_index(tmp_path, report):
     w, run_dir = long_run(tmp_path, "--set", "stop.max_learner_samples=30000",
                           env={"D3Q_FAULTS": "simulator_raise_after=50"})
     code, out, err = w.wait(timeout=120)
@@ -74,11 +86,14 @@ def test_simulator_exception_is_restarted_with_the_same_index(tmp_path):
     log = (run_dir / "log.txt").read_text()
     assert "injected fault after 50 steps" in log and "restart #1" in log
     assert read_result(run_dir)["learner_samples"] >= 30000
+    report("an exception in a simulator", "error logged, restarted (restart #1); training went "
+           "on to its sample limit",
+           log_time(run_dir, "restart #1") - log_time(run_dir, "injected fault"))
     assert w.survivors() == []
 
 
 @pytest.mark.timeout(150)
-def test_too_many_simulator_restarts_stop_the_run(tmp_path):
+def test_too_many_simulator_restarts_stop_the_run(tmp_path, report):
     w, run_dir = long_run(tmp_path, "--set", "stop.max_restarts_per_minute=2",
                           env={"D3Q_FAULTS": "simulator_always_raise_after=5"})
     code, out, err = w.wait(timeout=120)
@@ -86,17 +101,22 @@ def test_too_many_simulator_restarts_stop_the_run(tmp_path):
     result = read_result(run_dir)
     assert result["stop_reason"] == "error" and "within a minute" in result["error"]
     assert w.survivors() == []
+    report("a simulator failing on every start (limit 2 a minute)", "3rd failure within a "
+           "minute stops the run: one-line error, exit 1",
+           result["wall_seconds"] - log_time(run_dir, "within a minute"))
 
 
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("title", ["d3q: replay", "d3q: learner"])
-def test_dead_replay_or_learner_ends_the_run(tmp_path, title):
+def test_dead_replay_or_learner_ends_the_run(tmp_path, title, report):
     w, run_dir = long_run(tmp_path)
     wait_for(lambda: started(run_dir) and list((run_dir / "checkpoints").glob("ckpt-*")),
              90, w, "a checkpoint")
     pid = wait_for(lambda: role_pid(w, title), 30, w, title)
     os.kill(pid, signal.SIGKILL)
+    t0 = time.monotonic()
     code, out, err = w.wait(timeout=60)
+    took = time.monotonic() - t0
     assert code == 1, (out, err)
     result = read_result(run_dir)
     assert result["stop_reason"] == "error"
@@ -106,31 +126,38 @@ def test_dead_replay_or_learner_ends_the_run(tmp_path, title):
 
     assert newest_checkpoint(run_dir) is not None  # the last good checkpoint is intact
     assert w.survivors() == []
+    report(f"SIGKILL the {title.split(': ')[1]}", "run ends: one-line reason, exit 1, last "
+           "checkpoint loadable, no process left", took)
 
 
 @pytest.mark.timeout(150)
-def test_children_exit_when_the_orchestrator_is_killed(tmp_path):
+def test_children_exit_when_the_orchestrator_is_killed(tmp_path, report):
     w, run_dir = long_run(tmp_path)
     wait_for(lambda: started(run_dir), 90, w, "learner ready")
     kids = w.poll_children()
     assert len(kids) >= 4
     os.kill(w.proc.pid, signal.SIGKILL)
+    t0 = time.monotonic()
     w.proc.wait(10)
     assert w.survivors(grace=5.0) == []
+    report("SIGKILL the orchestrator (d3q-tui itself)", f"all {len(kids)} children exit "
+           "(parent-death signal, parent watch)", time.monotonic() - t0)
 
 
 @pytest.mark.timeout(150)
-def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
+def test_non_finite_loss_stops_with_a_clear_error(tmp_path, report):
     w, run_dir = long_run(tmp_path, env={"D3Q_FAULTS": "learner_nan_after=60"})
     code, out, err = w.wait(timeout=120)
     assert code == 1, (out, err)
     result = read_result(run_dir)
     assert "non-finite loss" in result["error"]
     assert w.survivors() == []
+    report("a NaN loss in the learner", "run stops: \"non-finite loss\", exit 1, last good "
+           "checkpoint kept", result["wall_seconds"] - log_time(run_dir, "non-finite"))
 
 
 @pytest.mark.timeout(150)
-def test_stall_is_reported_by_stage_and_stops_the_run(tmp_path):
+def test_stall_is_reported_by_stage_and_stops_the_run(tmp_path, report):
     w, run_dir = long_run(tmp_path, "--set", "stop.stall_warn_seconds=2",
                           "--set", "stop.stall_stop_seconds=5",
                           env={"D3Q_FAULTS": "replay_stop_serving_after=30"})
@@ -141,10 +168,13 @@ def test_stall_is_reported_by_stage_and_stops_the_run(tmp_path):
     assert "the replay is not serving sample batches" in result["error"]
     assert "stalled" in (run_dir / "log.txt").read_text()
     assert w.survivors() == []
+    report("the replay stops serving (warn 2 s, stop 5 s)", "stall named by stage (\"the replay "
+           "is not serving sample batches\"), then stopped, exit 1",
+           result["wall_seconds"] - log_time(run_dir, "stalled"))
 
 
 @pytest.mark.timeout(240)
-def test_resume_continues_counters_history_and_replay(tmp_path):
+def test_resume_continues_counters_history_and_replay(tmp_path, report):
     run_dir = tmp_path / "run"
     first = Watched(["--no-ui", "--run-dir", str(run_dir), *TINY, "--set", "stop.goal=100000",
                      "--set", "stop.max_learner_samples=12000", "--set", "replay.snapshot=true"])
@@ -154,7 +184,9 @@ def test_resume_continues_counters_history_and_replay(tmp_path):
     assert (run_dir / "checkpoints" / "replay.npz").is_file()
     second = Watched(["--no-ui", "--resume", str(run_dir),
                       "--set", "stop.max_learner_samples=24000"])
+    t0 = time.monotonic()
     code, out, err = second.wait(timeout=120)
+    took = time.monotonic() - t0
     assert code == 1, (out, err)
     r2 = read_result(run_dir)
     assert r2["resumed_from"] and r2["learner_samples"] >= 24000
@@ -164,9 +196,11 @@ def test_resume_continues_counters_history_and_replay(tmp_path):
     log = (run_dir / "log.txt").read_text()
     assert "restoring the replay memory" in log and "resumed from" in log
     assert first.survivors() == [] and second.survivors() == []
+    report("--resume after a stopped run (replay.snapshot = true)", "weights, optimizer, "
+           "counters, eval history and replay restored; went on from 12k to 24k samples", took)
 
 
-def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
+def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path, report):
     run_dir = tmp_path / "empty"
     run_dir.mkdir()
     for args, fragment in [
@@ -180,7 +214,10 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
     (run_dir / "checkpoints").mkdir()
     (run_dir / "checkpoints" / "ckpt-000000000100.npz").write_bytes(b"not a zip")
     w = Watched(["--no-ui", "--resume", str(run_dir)])
+    t0 = time.monotonic()
     code, _, err = w.wait(timeout=60)
+    report("--resume with a corrupt checkpoint", "one line naming the run directory, exit 2",
+           time.monotonic() - t0)
     assert code == 2 and "no loadable checkpoint" in err, err
     w = Watched(["--no-ui", "--resume", str(run_dir), "--set", "learner.batch_size=3"])
     code, _, err = w.wait(timeout=60)
@@ -188,7 +225,7 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path):
 
 
 @pytest.mark.timeout(150)
-def test_full_disk_ends_the_run_and_leaves_nothing_half_written(tmp_path):
+def test_full_disk_ends_the_run_and_leaves_nothing_half_written(tmp_path, report):
     """A file-size limit stands in for a full disk: small files fit, a checkpoint does not."""
     import resource
     import subprocess
@@ -213,9 +250,12 @@ def test_full_disk_ends_the_run_and_leaves_nothing_half_written(tmp_path):
     leftovers = [p.name for p in (run_dir / "checkpoints").iterdir()]
     assert not any(name.endswith(".tmp") for name in leftovers), leftovers
     assert not list((run_dir / "checkpoints").glob("ckpt-*.npz"))
+    report("a full disk (file-size limit) at the first checkpoint", "run stops: \"checkpoint "
+           "failed: file too large\", exit 1, no temp or torn file",
+           result["wall_seconds"] - log_time(run_dir, "checkpoint failed"))
 
 
-def test_unwritable_run_dir_and_image_envs_are_bad_input(tmp_path):
+def test_unwritable_run_dir_and_image_envs_are_bad_input(tmp_path, report):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     for args, fragment in [
@@ -224,13 +264,16 @@ def test_unwritable_run_dir_and_image_envs_are_bad_input(tmp_path):
         (["--env", "FrozenLake-v1"], "1-D Box"),
     ]:
         w = Watched(["--no-ui", *args])
+        t0 = time.monotonic()
         code, _, err = w.wait(timeout=60)
         assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, (args, err)
         assert "Traceback" not in err
+        report(" ".join(args).replace(str(tmp_path), "TMP"), f"exit 2: {err.strip()}"
+               .replace(str(tmp_path), "TMP"), time.monotonic() - t0)
 
 
 @pytest.mark.timeout(180)
-def test_memory_levels_off_with_a_slow_learner(tmp_path):
+def test_memory_levels_off_with_a_slow_learner(tmp_path, report):
     """Simulators outpace a learner slowed to a crawl; bounded queues and the rate limiter
     must keep every process's memory flat."""
     w, run_dir = long_run(tmp_path, "--set", "stop.max_seconds=40",
@@ -252,9 +295,13 @@ def test_memory_levels_off_with_a_slow_learner(tmp_path):
     late = rss()
     code, out, err = w.wait(timeout=60)
     assert code == 1, (out, err)
+    growth = 0
     for pid, before in early.items():
         if pid in late:
             assert late[pid] - before < max(0.05 * before, 8 * 2**20), (pid, before, late[pid])
+            growth = max(growth, late[pid] - before)
     replay = read_result(run_dir)
     assert replay["env_steps"] < 200_000  # the simulators were held back, not free-running
     assert w.survivors() == []
+    report("a learner slowed to 20 steps/s", f"simulators held back by the rate limiter; "
+           f"largest RSS change of any process over 15 s: {growth / 2**20:+.1f} MiB", None)
