@@ -5,8 +5,8 @@ One `tf.function` step: each replica takes its slice of the global batch (replic
 loss, and the gradients are summed across replicas, clipped by their global norm and applied
 by Adam. Priorities come back in the batch's original order.
 
-`learner.steps_per_call` = k such steps run in one compiled call, one after another (each
-sees the weights the previous one wrote): the call takes k global batches as one array of
+`learner.steps_per_call` = k such steps run in one compiled call, one after another in a
+graph loop (each sees the weights the previous one wrote): the call takes k global batches as one array of
 k * G rows, step j training on rows j, j+k, j+2k, ... (a stratified sample sliced this way
 stays stratified), and returns the priorities of all rows in their original order.
 """
@@ -102,19 +102,24 @@ class Trainer:
         return abs_td, loss, mean_q
 
     def _steps(self, obs, action, reward, next_obs, discount, weights, taus):
-        """k train steps in sequence; automatic control dependencies keep their order."""
-        k = self.steps_per_call
-        tds, losses, qs = [], [], []
-        for j in range(k):
+        """k train steps in sequence, as one graph loop (traced once, whatever k is)."""
+        k, g = self.steps_per_call, self.global_batch
+
+        def by_step(x):  # row i*k + j -> [j, i]: step j's batch is by_step(x)[j]
+            x = tf.reshape(x, [g, k, *x.shape[1:]])
+            return tf.transpose(x, [1, 0, *range(2, len(x.shape))])
+
+        xs = [by_step(x) for x in (obs, action, reward, next_obs, discount, weights)]
+        tds = tf.TensorArray(tf.float32, size=k)
+        loss_sum, q_sum = tf.constant(0.0), tf.constant(0.0)
+        for j in tf.range(k):
             abs_td, loss, mean_q = self._distributed_step(
-                obs[j::k], action[j::k], reward[j::k], next_obs[j::k], discount[j::k],
-                weights[j::k], taus[j])
-            tds.append(abs_td)
-            losses.append(loss)
-            qs.append(mean_q)
-        # tds[j][i] belongs to row i*k + j
-        abs_td = tf.reshape(tf.transpose(tf.stack(tds)), [-1])
-        return abs_td, tf.reduce_mean(tf.stack(losses)), tf.reduce_mean(tf.stack(qs))
+                xs[0][j], xs[1][j], xs[2][j], xs[3][j], xs[4][j], xs[5][j], taus[j])
+            tds = tds.write(j, abs_td)
+            loss_sum += loss
+            q_sum += mean_q
+        abs_td = tf.reshape(tf.transpose(tds.stack()), [-1])  # back to the rows' order
+        return abs_td, loss_sum / k, q_sum / k
 
     def train_step(self, obs, action, reward, next_obs, discount, weights
                    ) -> tuple[np.ndarray, float, float]:
