@@ -101,7 +101,7 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
             ch.priorities.put((idx, rng.random(len(idx)).astype(np.float32)))
             served += 1
             if served % 32 == 0:
-                sender.send((0, records, None))
+                sender.send((0, records, None), wait=False)  # never block the consumer
             if time.perf_counter() - t0 > seconds:
                 break
         across = served / (time.perf_counter() - t0)

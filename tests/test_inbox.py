@@ -34,6 +34,7 @@ def test_messages_arrive_in_order_and_credits_hold_senders_back():
         time.sleep(0.3)
         assert blocked.is_alive()  # no credit left: the third batch waits
         assert len(inbox.peek()[1]) == 3
+        assert sender.send((0, np.arange(9), None), wait=False) is False  # would wait
         inbox.done()  # inserted: one credit goes back
         blocked.join(timeout=5)
         assert not blocked.is_alive()

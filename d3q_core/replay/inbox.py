@@ -140,8 +140,9 @@ class ExperienceSender:
                     raise ConnectionError("the replay is not accepting experiences") from None
                 time.sleep(0.05)
 
-    def send(self, message: Any) -> bool:
-        """False when the run is stopping or the replay has gone: the simulator should end."""
+    def send(self, message: Any, wait: bool = True) -> bool:
+        """False when the run is stopping or the replay has gone (the simulator should end),
+        or, with wait=False, when no credit is free right now."""
         conn = self._conn
         if conn is None:
             return False
@@ -152,7 +153,7 @@ class ExperienceSender:
                     self.outstanding -= 1
                 if self.outstanding < self.credits:
                     break
-                if self._stop.is_set():
+                if self._stop.is_set() or not wait:
                     return False
                 conn.poll(0.05)
             conn.send(message)
