@@ -23,6 +23,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/d3q-tui $(ARGS)
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check d3q_core d3q_tui tests bench
 	$(BIN)/python -m pytest -q $(ARGS)
 
 bench: $(VENV)/.installed-test

@@ -271,7 +271,7 @@ class Orchestrator:
         self._start_all()
         self.state.phase = snap.PHASE_FILLING
         snap_period = 1.0 / self.config.run.snapshot_hz
-        next_snap = next_tb = 0.0
+        next_snap = next_tb = next_mem = 0.0
         try:
             while True:
                 self._drain(timeout=0.02)
@@ -290,6 +290,8 @@ class Orchestrator:
                 if now >= next_tb:
                     next_tb = now + 1.0
                     self._write_tb()
+                if now >= next_mem:  # PSS reads every mapping of TF's process: not often
+                    next_mem = now + 3.0
                     self._track_milestones_and_memory()
         finally:
             result = self._shutdown(on_snapshot)

@@ -6,9 +6,9 @@ loss, and the gradients are summed across replicas, clipped by their global norm
 by Adam. Priorities come back in the batch's original order.
 
 `learner.steps_per_call` = k such steps run in one compiled call, one after another in a
-graph loop (each sees the weights the previous one wrote): the call takes k global batches as one array of
-k * G rows, step j training on rows j, j+k, j+2k, ... (a stratified sample sliced this way
-stays stratified), and returns the priorities of all rows in their original order.
+graph loop (each sees the weights the previous one wrote): the call takes k global batches
+as one array of k * G rows, step j training on rows j, j+k, j+2k, ... (a stratified sample
+sliced this way stays stratified), and returns the priorities of all rows in their order.
 """
 
 from __future__ import annotations
