@@ -13,11 +13,13 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
-from d3q_core.snapshot import EvalPoint, Snapshot
+from d3q_core.snapshot import PHASE_GOAL, PHASE_STOPPED, EvalPoint, Snapshot
 from d3q_tui.panels.format import COOL, WARM, grid, nice_ticks, num, si, sparkline
 
 MEAN, MAX, GOAL = (152, 195, 121), (86, 182, 194), (224, 108, 117)
 HISTORY = 30
+REPLOT_SECONDS = 1.0
+FINAL_PHASES = (PHASE_GOAL, PHASE_STOPPED)
 
 
 def _hex(rgb: tuple[int, int, int]) -> str:
@@ -136,13 +138,17 @@ class ScoresPanel(Horizontal):
     def on_mount(self) -> None:
         self.border_title = "Scores"
         self._plotted: tuple[int, float] | None = None
+        self._plotted_at = -REPLOT_SECONDS
 
     def watch_snapshot(self, s: Snapshot | None) -> None:
         if s is None:
             return
+        # A fast learner brings several evaluations a second; the chart (the dashboard's
+        # costliest widget) is redrawn at most once per second of run time, and at the end.
         key = (len(s.evals), s.goal)
-        if key != self._plotted:
-            self._plotted = key
+        due = s.elapsed - self._plotted_at >= REPLOT_SECONDS or s.phase in FINAL_PHASES
+        if key != self._plotted and due:
+            self._plotted, self._plotted_at = key, s.elapsed
             self.query_one(ScoreChart).plot_evals(s.evals, s.goal)
         self.query_one(ScoreNumbers).snapshot = s
         last = s.evals[-1] if s.evals else None

@@ -229,3 +229,27 @@ def test_the_ui_never_imports_tensorflow(modules, banned):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+async def test_the_chart_is_redrawn_at_most_once_a_second_and_at_the_end():
+    import dataclasses
+
+    from d3q_core.snapshot import PHASE_GOAL
+    from d3q_tui.panels.scores import ScoreChart, ScoresPanel
+    from tests.tui.fake_run import make_snapshot
+
+    app, orch, *_ = make_app(frames=1000, period=10.0)  # the fake stays quiet
+    async with app.run_test(size=(160, 50)) as pilot:
+        app.show = lambda s: None  # type: ignore[method-assign]  # drive the panel by hand
+        panel, chart = app.query_one(ScoresPanel), app.query_one(ScoreChart)
+        plotted = []
+        chart.plot_evals = lambda evals, goal: plotted.append(len(evals))  # type: ignore
+        for t in range(10, 31):  # a new evaluation in every quarter-second snapshot
+            panel.snapshot = make_snapshot(t)
+        assert len(plotted) == 6  # elapsed 2.5 s .. 7.5 s: one redraw per second of run time
+        last = make_snapshot(31)
+        panel.snapshot = last
+        assert len(plotted) == 6
+        panel.snapshot = dataclasses.replace(last, phase=PHASE_GOAL)
+        assert plotted[-1] == len(last.evals)  # the end is always drawn
+        await pilot.pause(0.05)
