@@ -21,6 +21,10 @@ class NStepBuffer:
         self._count = np.zeros(n_envs, np.int64)  # pending steps per copy (<= n)
         self._t = 0  # ring position of the next write
         self._pows = gamma ** np.arange(n + 1, dtype=np.float64)
+        # _returns[j, i] = gamma^(j - i) for j >= i: rewards @ _returns gives, for every
+        # pending step i, the discounted sum of its own and all later rewards
+        j, i = np.arange(n)[:, None], np.arange(n)[None, :]
+        self._returns = np.where(j >= i, gamma ** np.maximum(j - i, 0), 0.0)
 
     def reset(self) -> None:
         self._count[:] = 0
@@ -62,24 +66,30 @@ class NStepBuffer:
             rec["discount"] = self._pows[n]
             self._count[envs] = n - 1
             out.append(rec)
-        for e in np.flatnonzero(done):
-            out.append(self._flush(int(e), next_obs[e], bool(terminated[e])))
-            self._count[e] = 0
+        if done.any():
+            envs = np.flatnonzero(done)
+            out.append(self._flush(envs, next_obs[envs], terminated[envs]))
+            self._count[envs] = 0
         if not out:
             return np.empty(0, self.dtype)
         return out[0] if len(out) == 1 else np.concatenate(out)
 
-    def _flush(self, env: int, final_obs: np.ndarray, terminated: bool) -> np.ndarray:
-        """All pending steps of one copy whose episode just ended, oldest first."""
-        m = int(self._count[env])
-        slots = [(self._t - m + i) % self.n for i in range(m)]
-        rewards = self._rew[slots, env]
-        rec = np.empty(m, self.dtype)
-        for i in range(m):
-            rest = rewards[i:]
-            rec[i]["obs"] = self._obs[slots[i], env]
-            rec[i]["action"] = self._act[slots[i], env]
-            rec[i]["reward"] = float((self._pows[: rest.size] * rest).sum())
-            rec[i]["next_obs"] = final_obs
-            rec[i]["discount"] = 0.0 if terminated else self._pows[m - i]
+    def _flush(self, envs: np.ndarray, final_obs: np.ndarray, terminated: np.ndarray
+               ) -> np.ndarray:
+        """All pending steps of the copies whose episodes just ended, each copy's oldest first
+        (vectorized over copies and steps: early in training several end on every step)."""
+        n = self.n
+        m = self._count[envs]  # pending steps per ended copy
+        i = np.arange(n)[None, :]
+        pending = i < m[:, None]  # [copy, i]: step i of that copy exists
+        slots = (self._t - m[:, None] + i) % n  # ring slot of step i
+        rewards = np.where(pending, self._rew[slots, envs[:, None]], 0.0)
+        returns = rewards @ self._returns
+        c, k = np.nonzero(pending)  # row-major: copy by copy, oldest step first
+        rec = np.empty(c.size, self.dtype)
+        rec["obs"] = self._obs[slots[c, k], envs[c]]
+        rec["action"] = self._act[slots[c, k], envs[c]]
+        rec["reward"] = returns[c, k]
+        rec["next_obs"] = final_obs[c]
+        rec["discount"] = np.where(terminated[c], 0.0, self._pows[m[c] - k])
         return rec

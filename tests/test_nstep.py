@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from d3q_core.nstep import NStepBuffer
 from d3q_core.transitions import transition_dtype
@@ -74,3 +76,64 @@ def test_one_step_is_plain_q_learning():
     buf = NStepBuffer(1, 1, 0.99, transition_dtype(1))
     out = push(buf, 0, 2.0)
     assert out["reward"][0] == pytest.approx(2.0) and out["discount"][0] == pytest.approx(0.99)
+
+
+def reference(rows, n: int, gamma: float) -> list[tuple]:
+    """One copy's valid steps split into episodes, n-step transitions written out plainly."""
+    out, episode = [], []
+    for row in rows + [None]:
+        if row is not None:
+            episode.append(row)
+        ended = row is not None and (row[4] or row[5])
+        if not ended and row is not None:
+            continue
+        length = len(episode)
+        for t in range(length):
+            last = t + n - 1
+            if last < length - 1 or (not ended and last <= length - 1):
+                window, nxt, disc = episode[t:t + n], episode[last][3], gamma ** n
+            elif ended:
+                window, nxt = episode[t:], episode[-1][3]
+                disc = 0.0 if episode[-1][4] else gamma ** len(window)
+            else:
+                continue
+            ret = sum(gamma ** j * w[2] for j, w in enumerate(window))
+            out.append((episode[t][0], episode[t][1], ret, nxt, disc))
+        episode = []
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(k=st.integers(1, 4), n=st.integers(1, 4), gamma=st.sampled_from([1.0, 0.9, 0.5]),
+       ends=st.lists(st.lists(st.sampled_from("..........tT"), min_size=4, max_size=4),
+                     min_size=1, max_size=40),
+       seed=st.integers(0, 2**16))
+def test_vector_buffer_equals_a_plain_per_copy_reference(k, n, gamma, ends, seed):
+    """Any pattern of terminations (T), truncations (t) and reset steps over k copies, several
+    ending in the same step: the buffer emits exactly the reference's transitions."""
+    rng = np.random.default_rng(seed)
+    buf = NStepBuffer(k, n, gamma, transition_dtype(1))
+    prev_done = np.zeros(k, bool)
+    got, valid_rows = [], [[] for _ in range(k)]
+    for step, marks in enumerate(ends):
+        marks = marks[:k]
+        obs = np.array([[1000 * e + step] for e in range(k)], np.float32)
+        nxt = obs + 0.5
+        act = rng.integers(0, 3, k)
+        rew = rng.integers(-3, 4, k).astype(np.float64)
+        term = np.array([m == "T" for m in marks])
+        trunc = np.array([m == "t" for m in marks])
+        valid = ~prev_done
+        out = buf.step(obs, act, rew, nxt, term, trunc, valid)
+        got += [(float(r["obs"][0]), int(r["action"]), float(r["reward"]),
+                 float(r["next_obs"][0]), float(r["discount"])) for r in out]
+        for e in np.flatnonzero(valid):
+            valid_rows[e].append((float(obs[e, 0]), int(act[e]), float(rew[e]),
+                                  float(nxt[e, 0]), bool(term[e]), bool(trunc[e])))
+        prev_done = valid & (term | trunc)
+    want = [t for e in range(k) for t in reference(valid_rows[e], n, gamma)]
+    assert len(got) == len(want)
+    for g, w in zip(sorted(got), sorted(want), strict=True):
+        assert g[:2] == w[:2] and g[3] == w[3]
+        assert g[2] == pytest.approx(w[2], rel=1e-5, abs=1e-5)
+        assert g[4] == pytest.approx(w[4], rel=1e-6)
