@@ -200,7 +200,7 @@ class Orchestrator:
             self.pause.set()
         self.replay_ready = ctx.Event()
         self.sample_batch = ctx.Value("i", 0)
-        self.q_exp = InboxAddress.new()  # a socket per simulator, credits of queue_batches
+        self.inbox_address = InboxAddress.new()  # the replay listens; a socket per simulator
         self.q_samples = ctx.Queue(maxsize=cfg.replay.prefetch)
         self.q_prio = ctx.Queue(maxsize=256)
         self.q_stats = ctx.Queue(maxsize=4096)
@@ -213,7 +213,7 @@ class Orchestrator:
         return p
 
     def _start_simulator(self, index: int, incarnation: int = 0) -> Any:
-        ch = SimulatorChannels(self.q_exp, self.q_stats, self.params, self.counters,
+        ch = SimulatorChannels(self.inbox_address, self.q_stats, self.params, self.counters,
                                self.stop_sims, self.pause, self.replay_ready)
         seed = self.config.run.seed * 1000 + index * 97 + 1
         return self._spawn("simulator", index, simulator_main,
@@ -223,9 +223,9 @@ class Orchestrator:
     def _start_all(self) -> None:
         cfg = self.config
         self._make_channels()
-        replay_ch = ReplayChannels(self.q_exp, self.q_samples, self.q_prio, self.q_replay_cmd,
-                                   self.q_stats, self.stop_all, self.replay_ready,
-                                   self.sample_batch)
+        replay_ch = ReplayChannels(self.inbox_address, self.q_samples, self.q_prio,
+                                   self.q_replay_cmd, self.q_stats, self.stop_all,
+                                   self.replay_ready, self.sample_batch)
         learner_ch = LearnerChannels(self.q_samples, self.q_prio, self.q_learner_cmd,
                                      self.q_stats, self.params, self.counters, self.stop_all,
                                      self.pause, self.sample_batch)

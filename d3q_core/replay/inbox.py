@@ -43,7 +43,8 @@ class InboxAddress:
 
 class ExperienceInbox:
     """Replay side: accepts simulator connections in a thread, reads every message as soon as
-    it arrives, and hands them out one at a time (round robin) with `next()`."""
+    it arrives (`receive`), and hands them out oldest first: `peek` at the next one, `done`
+    once it is in the memory."""
 
     def __init__(self, where: InboxAddress):
         self._listener = Listener(where.address, family="AF_UNIX", authkey=where.authkey,

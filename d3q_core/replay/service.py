@@ -72,11 +72,13 @@ class ReplayService:
     def run(self, ch: ReplayChannels) -> None:
         self.inbox = ExperienceInbox(ch.experiences)
         try:
-            self._loop(ch, self.inbox)
+            self._loop(ch)
         finally:
             self.inbox.close()
 
-    def _loop(self, ch: ReplayChannels, inbox: ExperienceInbox) -> None:
+    def _loop(self, ch: ReplayChannels) -> None:
+        inbox = self.inbox
+        assert inbox is not None  # made by run()
         stats_tick = Ticker(0.5)
         last = (time.monotonic(), 0, 0)
         inserted = served = 0
