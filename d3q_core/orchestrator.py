@@ -118,6 +118,7 @@ class Orchestrator:
             self.counters.restore(int(m.get("env_steps", 0)), int(m["learner_samples"]),
                                   int(m.get("learner_steps", 0)))
             self.state.evals = [EvalPoint(**e) for e in self._read_run_state().get("evals", [])]
+        self._checkpoint_samples = int(self.resume_meta.get("learner_samples", 0))
         self._replay_saved = threading.Event()
         self._stop_request: str | None = None
         self._abort = False
@@ -144,8 +145,13 @@ class Orchestrator:
             return {}
 
     def _write_run_state(self) -> None:
-        """What the learner's checkpoint does not know: the evaluation history."""
-        state = {"evals": [e.__dict__ for e in self.state.evals],
+        """What the learner's checkpoint does not know: the evaluation history, up to the
+        checkpoint's learner samples, so a resumed run's history has no evaluations of
+        parameters it never had. Written at each checkpoint and once more at shutdown,
+        since an evaluation can finish after the final checkpoint."""
+        evals = [e.__dict__ for e in self.state.evals
+                 if e.learner_samples <= self._checkpoint_samples]
+        state = {"evals": evals,
                  "env_steps": self.counters.env_steps,
                  "checkpoint": self.state.last_checkpoint}
         try:
@@ -332,6 +338,7 @@ class Orchestrator:
                      f"{payload['replicas']} replica(s), global batch {payload['global_batch']}")
         elif kind == "checkpoint":
             st.last_checkpoint = payload["path"]
+            self._checkpoint_samples = int(payload["learner_samples"])
             self.log(f"checkpoint ({payload['reason']}): {payload['path']}")
             self._write_run_state()
             if self.config.replay.snapshot:
@@ -569,6 +576,8 @@ class Orchestrator:
             if c.state not in ("failed",):
                 c.state = "exited"
         self._drain_all()
+        if st.last_checkpoint is not None:
+            self._write_run_state()
         for q in (self.q_samples, self.q_prio, self.q_stats, self.q_learner_cmd,
                   self.q_replay_cmd):
             q.close()
