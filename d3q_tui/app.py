@@ -57,7 +57,6 @@ class D3QApp(App[int]):
     # a 2x2 grid, the chart hidden behind its numbers, simulators folded into one row.
     CSS = """
     Screen { layout: vertical; background: $surface; }
-    HelpScreen { background: $background 60%; }  /* the dashboard stays visible behind */
     #main { layout: grid; grid-size: 2 3; grid-columns: 2fr 3fr; grid-rows: auto auto 1fr;
             height: 1fr; }
     #main > * { background: $surface; }
@@ -123,6 +122,8 @@ class D3QApp(App[int]):
             elapsed=0.0, phase=PHASE_STARTING, env_id=self.orch.env_id,
             run_dir=str(self.orch.run_dir), goal=float(getattr(self.orch, "goal", 0.0)))
         self.set_interval(1 / RENDER_HZ, self.render_latest)
+        # composed on first use and kept: later `?` presses only switch screens
+        self.install_screen(HelpScreen(), name="help")
         if self.start_run:
             self.run_worker(self._run_training, thread=True, name="orchestrator",
                             exit_on_error=False)
@@ -211,7 +212,7 @@ class D3QApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen("help")
 
     def action_preview(self) -> None:
         if self.preview is not None and self.preview.is_alive():

@@ -29,7 +29,7 @@ PANELS = [
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
     DEFAULT_CSS = """
-    HelpScreen { align: center middle; background: $background 60%; }
+    HelpScreen { align: center middle; background: $background; }
     HelpScreen > Vertical { width: 84; max-width: 100%; height: auto; max-height: 100%;
                             border: round #c678dd; border-title-color: #d7a0ff;
                             background: $surface; padding: 0 2; }

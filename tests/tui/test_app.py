@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from rich.console import Console
+from textual import events
 
 from d3q_tui.app import D3QApp
 from d3q_tui.panels.help import HelpScreen
@@ -47,7 +48,7 @@ def text_of(widget) -> str:
 
 
 def log_text(app) -> str:
-    return "\n".join(strip.text for strip in app.query_one("#log").lines)
+    return app.query_one("#log").text
 
 
 async def test_snapshot_values_reach_the_widgets():
@@ -75,6 +76,34 @@ async def test_snapshot_values_reach_the_widgets():
         assert log.last_seq == s.log[-1].seq
         assert f"eval {len(s.evals)}: mean" in log_text(app)
         assert app.query_one("#chart").display  # wide: the chart is on screen
+
+
+def log_screen(app) -> str:
+    """The log panel's visible lines."""
+    return text_of(app.query_one("#log"))
+
+
+async def test_log_follows_the_newest_line_and_the_wheel_scrolls_back():
+    app, orch, *_ = make_app(frames=45, period=0.05)  # then the stream pauses
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_frames(pilot, app, 30)
+        log = app.query_one("#log")
+        newest = log.entries[-1].plain
+        assert newest in log_screen(app)  # newest at the bottom
+        x, y = log.region.x + 5, log.region.y + 3
+        await pilot._post_mouse_events([events.MouseScrollUp], offset=(x, y))
+        await pilot._post_mouse_events([events.MouseScrollUp], offset=(x, y))
+        await pilot.pause(0.05)
+        assert log.back >= 6 and "lines back" in log.border_subtitle  # + lines since
+        held = log_screen(app)
+        assert newest not in held
+        await wait_frames(pilot, app, 44)  # new lines arrive: the view stays where it was
+        assert log.entries[-1].plain != newest and log_screen(app) == held
+        for _ in range(log.back // 3 + 1):
+            await pilot._post_mouse_events([events.MouseScrollDown], offset=(x, y))
+        await pilot.pause(0.1)
+        assert log.back == 0 and log.border_subtitle == ""
+        assert log.entries[-1].plain in log_screen(app)
 
 
 async def test_gpu_rows_and_learner_devices():
