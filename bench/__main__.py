@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-SECTIONS = ("replay", "learner", "stages", "e2e", "reliability")
+SECTIONS = ("replay", "learner", "stages", "e2e", "dashboard", "reliability")
 
 
 def machine() -> str:
@@ -62,6 +62,13 @@ def main() -> None:
 
         print(f"== time to goal: CartPole-v1, default config, {args.seeds} seeds in a row ==")
         results["e2e"] = e2e_bench.run(args.seeds)
+        print()
+    if "dashboard" in args.sections:
+        from bench import dashboard_bench
+
+        print(f"== the dashboard in tmux ({dashboard_bench.COLS}x{dashboard_bench.ROWS}), "
+              "training CartPole ==")
+        results["dashboard"] = dashboard_bench.run(quick=args.quick)
         print()
     if "reliability" in args.sections:
         from bench import reliability_bench
