@@ -25,38 +25,53 @@ import numpy as np
 
 from d3q_core.config import build_config
 from d3q_core.envs import make_vector_env
+from d3q_core.params import ParamStore, SharedCounters
+from d3q_core.proc import spawn_context
 from d3q_core.qnet import QNetSpec, init_weights
-from d3q_core.simulator import Simulator, td_errors
+from d3q_core.simulator import Simulator, SimulatorChannels
 from d3q_core.transitions import transition_dtype
 
 ENVS = 32
 
 
-def simulator_vs_raw(seconds: float = 3.0) -> dict:
+def _simulator_vs_raw(seconds: float) -> dict:
+    """Both for `seconds` in alternating 0.1 s slices, so that load from whatever else runs on
+    this shared machine falls on both alike."""
     env = make_vector_env("CartPole-v1", ENVS, 0)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        env.step(env.action_space.sample())
-        n += 1
-    raw = n * ENVS / (time.perf_counter() - t0)
     cfg = build_config(None, [f"simulators.envs_per_simulator={ENVS}"])
     spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
+    ctx = spawn_context()
+    ch = SimulatorChannels(None, None, ParamStore(ctx, spec.n_params), SharedCounters(ctx, 1),
+                           ctx.Event(), ctx.Event(), ctx.Event())  # no replay, no stats
+    ch.params.publish(init_weights(spec, np.random.default_rng(0)), 0, 0)
+    ch.replay_ready.set()  # after warm-up
     sim = Simulator(cfg, spec, 0, 1, 0)
-    sim.qnet.load(init_weights(spec, np.random.default_rng(0)))
-    sim.version = 1
-    steps, pending, i, t0 = 0, [], 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:  # the process loop minus the queue put
-        records, s, _ = sim.step(warmup=False)
-        steps += s
-        pending.append(records)
-        i += 1
-        if i % cfg.simulators.steps_per_batch == 0:
-            batch = np.concatenate(pending)
-            pending = []
-            td_errors(sim.qnet, batch)
-    policy = steps / (time.perf_counter() - t0)
+    sim.iterate(ch)  # picks the parameters up; compiles the kernels if not cached
+    raw_steps = batches = 0
+    raw_s = sim_s = 0.0
+    first_steps = sim.env_steps
+    while raw_s < seconds or sim_s < seconds:
+        t0 = end = time.perf_counter()
+        while end - t0 < 0.1:
+            env.step(env.action_space.sample())
+            raw_steps += ENVS
+            end = time.perf_counter()
+        raw_s += end - t0
+        t0 = end
+        while end - t0 < 0.1:  # the process loop minus the socket send
+            batches += sim.iterate(ch)[1] is not None
+            end = time.perf_counter()
+        sim_s += end - t0
+    assert batches > 0, "no batch with initial priorities"
+    raw, policy = raw_steps / raw_s, (sim.env_steps - first_steps) / sim_s
     return {"raw_env_steps_per_s": raw, "simulator_env_steps_per_s": policy,
             "ratio": policy / raw, "target": 0.5}
+
+
+def simulator_vs_raw(seconds: float = 3.0) -> dict:
+    """In a spawned process, as a simulator runs (single-threaded BLAS, fresh interpreter)."""
+    with spawn_context().Pool(1) as pool:
+        return pool.apply(_simulator_vs_raw, (seconds,))
 
 
 def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:

@@ -76,31 +76,59 @@ def init_weights(spec: QNetSpec, rng: np.random.Generator) -> np.ndarray:
 
 
 class NumpyQNet:
-    """Greedy policy and Q-values from flat float32 weights."""
+    """Greedy policy and Q-values from flat float32 weights.
+
+    At load every bias becomes one more kernel row (the inputs carry a column of ones) and the
+    dueling head V + A - mean(A), linear in the last hidden layer, is folded into one output
+    layer: a forward pass is one matmul and one ReLU per layer into preallocated buffers (~20 us
+    for 32 x 4 -> 128 -> 128 -> 2 here, against ~40 us with separate bias adds and two heads)."""
 
     def __init__(self, spec: QNetSpec, flat: np.ndarray | None = None):
         self.spec = spec
-        self.weights: list[np.ndarray] = []
+        self.layers: list[np.ndarray] = []  # (inputs + 1, outputs): kernel over bias
+        self._buffers: dict[int, tuple[list[np.ndarray], list[np.ndarray], np.ndarray]] = {}
         if flat is not None:
             self.load(flat)
 
     def load(self, flat: np.ndarray) -> None:
-        self.weights = [w.copy() for w in unflatten(self.spec, np.asarray(flat, np.float32))]
-
-    def q_values(self, obs: np.ndarray) -> np.ndarray:
-        x = np.asarray(obs, dtype=np.float32)
-        w = self.weights
-        n_hidden = len(self.spec.hidden)
-        for i in range(n_hidden):
-            x = x @ w[2 * i]
-            x += w[2 * i + 1]
-            np.maximum(x, 0.0, out=x)
-        k = 2 * n_hidden
+        w = [x.astype(np.float64) for x in unflatten(self.spec, np.asarray(flat, np.float32))]
+        k = 2 * len(self.spec.hidden)
+        layers = [(w[i], w[i + 1]) for i in range(0, k, 2)]
         if self.spec.dueling:
-            value = x @ w[k] + w[k + 1]
-            adv = x @ w[k + 2] + w[k + 3]
-            return value + adv - adv.mean(axis=1, keepdims=True)
-        return x @ w[k] + w[k + 1]
+            wv, bv, wa, ba = w[k : k + 4]
+            layers.append((wv + wa - wa.mean(axis=1, keepdims=True), bv + ba - ba.mean()))
+        else:
+            layers.append((w[k], w[k + 1]))
+        self.layers = [np.vstack([kern, bias[None, :]]).astype(np.float32)
+                       for kern, bias in layers]
+
+    def _new_buffers(self, rows: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """Each layer's input with its ones column, zeros shaped like each hidden one (NumPy's
+        maximum against a zeros array is vectorized, against a scalar ~3x slower here), and
+        the output."""
+        inputs = [np.ones((rows, w + 1), np.float32)
+                  for w in (self.spec.obs_dim, *self.spec.hidden)]
+        zeros = [np.zeros_like(h) for h in inputs[1:]]
+        return inputs, zeros, np.empty((rows, self.spec.n_actions), np.float32)
+
+    def q_values(self, obs: np.ndarray, reuse: bool = False) -> np.ndarray:
+        """Q-values of a batch of observations. With reuse=True the result is a buffer that the
+        next such call with as many rows overwrites (the simulator's step: no allocation)."""
+        obs = np.asarray(obs)
+        rows = obs.shape[0]
+        bufs = self._buffers.get(rows) if reuse else None
+        if bufs is None:
+            bufs = self._new_buffers(rows)
+            if reuse:
+                if len(self._buffers) >= 4:
+                    self._buffers.clear()
+                self._buffers[rows] = bufs
+        inputs, zeros, out = bufs
+        inputs[0][:, :-1] = obs
+        for x, layer, h, z in zip(inputs, self.layers, inputs[1:], zeros, strict=False):
+            np.matmul(x, layer, out=h[:, :-1])
+            np.maximum(h, z, out=h)  # the ones column stays 1
+        return np.matmul(inputs[-1], self.layers[-1], out=out)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        return np.argmax(self.q_values(obs), axis=1)
+        return np.argmax(self.q_values(obs, reuse=True), axis=1)

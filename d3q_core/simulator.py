@@ -2,7 +2,10 @@
 
 Ape-X exploration: actor i of N acts with eps_i = eps^(1 + alpha * i / (N - 1)), so a few
 actors explore a lot and most act nearly greedily. Transitions are n-step, and each batch is
-sent with initial priorities from the actor's own TD error so fresh data is sampled by merit.
+sent with initial priorities from the actor's own TD error so fresh data is sampled by merit;
+those come from the Q-values it computed to act (d3q_core.nstep), not from forward passes of
+their own. The per-step work is compiled (d3q_core.acting, d3q_core.nstep): numba is imported
+in simulator processes only.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import numpy as np
 from d3q_core.config import Config
 from d3q_core.envs import make_vector_env
 from d3q_core.faults import fault
-from d3q_core.nstep import NStepBuffer
 from d3q_core.params import ParamStore, SharedCounters
 from d3q_core.proc import Ticker, child_setup, flush_and_exit, send_nowait
 from d3q_core.qnet import NumpyQNet, QNetSpec
@@ -44,7 +46,8 @@ def simulator_epsilons(cfg: Config, index: int, n_simulators: int) -> np.ndarray
 
 
 def td_errors(qnet: NumpyQNet, records: np.ndarray) -> np.ndarray:
-    """|r + discount * max_a Q(s', a) - Q(s, a)| with the actor's own parameters."""
+    """|r + discount * max_a Q(s', a) - Q(s, a)| by two forward passes: the reference for the
+    priorities the n-step buffer prices from the Q-values the simulator acted on (tests)."""
     both = qnet.q_values(np.concatenate([records["obs"], records["next_obs"]]))
     q, q_next = both[: len(records)], both[len(records) :]
     q_sa = q[np.arange(len(records)), records["action"]]
@@ -69,6 +72,10 @@ class Simulator:
     """One simulator's state; `run` is its loop. A plain class so another backend could host it."""
 
     def __init__(self, cfg: Config, spec: QNetSpec, index: int, n_simulators: int, seed: int):
+        # numba: only simulator processes import these (the orchestrator imports this module)
+        from d3q_core.acting import Policy
+        from d3q_core.nstep import NStepBuffer
+
         self.cfg, self.spec, self.index = cfg, spec, index
         k = cfg.simulators.envs_per_simulator
         self.k = k
@@ -76,15 +83,20 @@ class Simulator:
         self.obs, _ = self.env.reset(seed=seed)
         self.rng = np.random.default_rng(seed)
         self.eps = simulator_epsilons(cfg, index, n_simulators)
+        self.warmup = cfg.simulators.warmup_random  # epsilon 1 until the replay is ready
+        self._all_explore = np.ones(k)
+        self._u = np.zeros(k)
         self.qnet = NumpyQNet(spec)
+        self.policy = Policy(self.qnet, k)
         self.version = 0
         self.latencies: deque[float] = deque(maxlen=256)
-        self.nstep = NStepBuffer(
-            k, cfg.learner.n_step, cfg.learner.gamma, transition_dtype(spec.obs_dim)
-        )
-        self.prev_done = np.zeros(k, bool)
-        self.returns = np.zeros(k)
+        self.nstep = NStepBuffer(k, cfg.learner.n_step, cfg.learner.gamma,
+                                 transition_dtype(spec.obs_dim), cfg.simulators.steps_per_batch)
+        self.valid = np.ones(k, bool)  # False: the copy's next step is an autoreset step
         self.recent_returns: deque[float] = deque(maxlen=100)
+        self.step_no = 0  # vector steps
+        self.env_steps = self.episodes = 0  # valid env steps, episodes ended
+        self._reported = (0, 0)  # env_steps, episodes already in the shared counters
 
     def maybe_update_params(self, params: ParamStore) -> None:
         got = params.read(newer_than=self.version)
@@ -95,74 +107,88 @@ class Simulator:
             # CLOCK_MONOTONIC is system-wide on Linux: publish -> acting on it, in seconds
             self.latencies.append((time.monotonic_ns() - meta.publish_ns) / 1e9)
 
-    def act(self, warmup: bool) -> np.ndarray:
-        random_actions = self.rng.integers(0, self.spec.n_actions, self.k)
-        if warmup or self.version == 0:
-            return random_actions
-        greedy = self.qnet.act(self.obs)
-        explore = self.rng.random(self.k) < self.eps
-        return np.where(explore, random_actions, greedy)
+    def report_steps(self, counters: SharedCounters) -> None:
+        steps, episodes = self._reported
+        counters.add_env_steps(self.index, self.env_steps - steps, self.episodes - episodes)
+        self._reported = (self.env_steps, self.episodes)
 
-    def step(self, warmup: bool) -> tuple[np.ndarray, int, int]:
-        """One vector step: returns (completed transitions, env steps, episodes ended)."""
-        actions = self.act(warmup)
+    def step(self, warmup: bool) -> tuple[int, int]:
+        """One vector step into the n-step buffer: returns (env steps, episodes ended).
+
+        With parameters the Q-values are computed even when every copy acts at random (warm-up)
+        or explores: they price the previous step's transitions (see d3q_core.nstep), so the
+        initial priorities cost no forward pass of their own."""
+        self.rng.random(out=self._u)
+        if self.version > 0:
+            actions = self.policy.act(self.obs, self._u, self._all_explore if warmup else self.eps)
+            q = self.policy.q
+        else:
+            actions, q = self.policy.act_at_random(self._u), None
         next_obs, rew, term, trunc, _ = self.env.step(actions)
-        valid = ~self.prev_done
-        records = self.nstep.step(self.obs, actions, rew, next_obs, term, trunc, valid)
-        self.returns += np.where(valid, rew, 0.0)
-        done = valid & (term | trunc)
-        for e in np.flatnonzero(done):
-            self.recent_returns.append(float(self.returns[e]))
-        self.returns[done] = 0.0
-        self.prev_done = done
+        steps, episodes = self.nstep.push(self.obs, actions, rew, next_obs, term, trunc,
+                                          self.valid, q)
+        if episodes:
+            self.recent_returns.extend(self.nstep.ended_returns.tolist())
+        np.logical_not(self.nstep.done, out=self.valid)
         self.obs = next_obs
-        return records, int(valid.sum()), int(done.sum())
+        return steps, episodes
+
+    def iterate(self, ch: SimulatorChannels) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """One pass of the process loop but the socket send (the stages bench times exactly
+        this). Every param_sync_every steps it looks for newer parameters, adds its steps to the
+        shared counters and looks whether warm-up is over (each look ~1 us, a step ~70 us).
+        Every steps_per_batch steps it returns the transitions priced so far and their initial
+        priorities (None where not configured or not all priced), else (None, None)."""
+        cfg = self.cfg.simulators
+        if self.step_no % cfg.param_sync_every == 0:
+            self.maybe_update_params(ch.params)
+            self.report_steps(ch.counters)
+            if self.warmup and ch.replay_ready.is_set():
+                self.warmup = False
+        steps, episodes = self.step(self.warmup)
+        self.step_no += 1
+        self.env_steps += steps
+        self.episodes += episodes
+        if self.step_no % cfg.steps_per_batch:
+            return None, None
+        taken = self.nstep.take()
+        if taken is None:
+            return None, None
+        batch, prios = taken
+        return batch, prios if cfg.initial_priorities else None
 
     def run(self, ch: SimulatorChannels, incarnation: int = 0, resumed: bool = False) -> None:
         cfg = self.cfg.simulators
         raise_after = fault("simulator_always_raise_after") if self.index == 0 else None
         if self.index == 0 and incarnation == 0 and raise_after is None:
             raise_after = fault("simulator_raise_after")
-        pending: list[np.ndarray] = []
+        self.warmup = cfg.warmup_random and not resumed  # a resumed policy is already trained
         sender = ExperienceSender(ch.experiences, self.cfg.replay.queue_batches, ch.stop)
         stats_tick = Ticker(0.5)
-        steps_since, t_since = 0, time.monotonic()
-        step_no = 0
-        while not ch.stop.is_set():
-            if ch.pause.is_set():
-                time.sleep(0.05)
-                continue
-            if step_no % cfg.param_sync_every == 0:
-                self.maybe_update_params(ch.params)
-            if raise_after is not None and step_no >= raise_after:
-                raise RuntimeError(f"injected fault after {step_no} steps")
-            # a resumed run's policy is already trained: no random warm-up
-            warmup = cfg.warmup_random and not resumed and not ch.replay_ready.is_set()
-            records, steps, episodes = self.step(warmup)
-            step_no += 1
-            steps_since += steps
-            ch.counters.add_env_steps(self.index, steps, episodes)
-            if records.size:
-                pending.append(records)
-            if step_no % cfg.steps_per_batch == 0 and pending:
-                batch = np.concatenate(pending) if len(pending) > 1 else pending[0]
-                pending = []
-                prios = None
-                if cfg.initial_priorities and self.version > 0:
-                    prios = td_errors(self.qnet, batch)
-                if not sender.send((self.index, batch, prios)):
+        steps_since, t_since = self.env_steps, time.monotonic()
+        while True:
+            if self.step_no % cfg.param_sync_every == 0:  # the controls as often as parameters
+                if ch.stop.is_set():
                     break
+                if ch.pause.is_set():
+                    time.sleep(0.05)
+                    continue
+            if raise_after is not None and self.step_no >= raise_after:
+                raise RuntimeError(f"injected fault after {self.step_no} steps")
+            batch, prios = self.iterate(ch)
+            if batch is not None and not sender.send((self.index, batch, prios)):
+                break
             if stats_tick.due():
                 now = time.monotonic()
-                rate = steps_since / max(now - t_since, 1e-9)
-                steps_since, t_since = 0, now
+                rate = (self.env_steps - steps_since) / max(now - t_since, 1e-9)
+                steps_since, t_since = self.env_steps, now
                 mean_ret = float(np.mean(self.recent_returns)) if self.recent_returns else None
                 send_nowait(
                     ch.stats,
                     ("stats", "simulator", self.index, {
                         "steps_per_s": rate,
                         "mean_return": mean_ret,
-                        "epsilon": float(self.eps.mean()) if not warmup else 1.0,
+                        "epsilon": float(self.eps.mean()) if not self.warmup else 1.0,
                         "epsilon_min": float(self.eps.min()),
                         "epsilon_max": float(self.eps.max()),
                         "version": self.version,
@@ -170,6 +196,7 @@ class Simulator:
                         if self.latencies else None,
                     }),
                 )
+        self.report_steps(ch.counters)
         sender.close()
         self.env.close()
 

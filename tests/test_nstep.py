@@ -137,3 +137,73 @@ def test_vector_buffer_equals_a_plain_per_copy_reference(k, n, gamma, ends, seed
         assert g[:2] == w[:2] and g[3] == w[3]
         assert g[2] == pytest.approx(w[2], rel=1e-5, abs=1e-5)
         assert g[4] == pytest.approx(w[4], rel=1e-6)
+
+
+def q_of(obs: np.ndarray) -> np.ndarray:
+    """Deterministic Q-values for 3 actions, a function of the observation alone."""
+    x = obs[:, 0].astype(np.float32)
+    return np.stack([np.sin(x), np.cos(x), np.float32(0.3) * x], axis=1).astype(np.float32)
+
+
+@settings(max_examples=100, deadline=None)
+@given(k=st.integers(1, 4), n=st.integers(1, 4), gamma=st.sampled_from([1.0, 0.9, 0.5]),
+       ends=st.lists(st.lists(st.sampled_from("........tT"), min_size=4, max_size=4),
+                     min_size=1, max_size=30),
+       no_q_steps=st.integers(0, 3), take_every=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_take_hands_out_steps_transitions_priced_by_the_next_push(
+        k, n, gamma, ends, no_q_steps, take_every, seed):
+    """push/take give exactly what step gives, one push later, with the priority
+    |r + discount * max_a Q(s', a) - Q(s, a)| from the Q-values passed with the push that acted
+    on s and the push that acted on s' (the obs following a step is the next step's obs); a
+    batch holding any transition acted on without Q-values has no priorities."""
+    rng = np.random.default_rng(seed)
+    buf = NStepBuffer(k, n, gamma, transition_dtype(1), batch_steps=take_every)
+    twin = NStepBuffer(k, n, gamma, transition_dtype(1))
+    obs = rng.normal(size=(k, 1)).astype(np.float32)
+    prev_done = np.zeros(k, bool)
+    acted_with_q: dict[float, bool] = {}
+    want, batches = [], []
+    for step, marks in enumerate(ends + [[None] * 4]):
+        q = q_of(obs) if step >= no_q_steps else None
+        acted_with_q.update((float(o), q is not None) for o in obs[:, 0])
+        nxt = rng.normal(size=(k, 1)).astype(np.float32)
+        act = rng.integers(0, 3, k)
+        rew = rng.integers(-3, 4, k).astype(np.float64)
+        term = np.array([m == "T" for m in marks[:k]])
+        trunc = np.array([m == "t" for m in marks[:k]])
+        # the last push only prices the step before: every copy "resets", nothing is recorded
+        valid = ~prev_done if marks[0] is not None else np.zeros(k, bool)
+        want.append(twin.step(obs, act, rew, nxt, term, trunc, valid))
+        buf.push(obs, act, rew, nxt, term, trunc, valid, q)
+        if (step + 1) % take_every == 0 or marks[0] is None:
+            taken = buf.take()
+            if taken is not None:
+                batches.append(taken)
+        prev_done = valid & (term | trunc)
+        obs = nxt
+    assert buf.take() is None
+    want_all = np.concatenate(want)
+    got_all = np.concatenate([b for b, _ in batches]) if batches else want_all[:0]
+    assert np.array_equal(got_all, want_all)
+    for records, prios in batches:
+        if not all(acted_with_q[float(o)] for o in records["obs"][:, 0]):
+            assert prios is None
+            continue
+        q_sa = q_of(records["obs"])[np.arange(len(records)), records["action"]]
+        target = records["reward"] + records["discount"] * q_of(records["next_obs"]).max(axis=1)
+        assert prios is not None and prios.dtype == np.float32
+        assert prios == pytest.approx(np.abs(target - q_sa), rel=1e-6, abs=1e-6)
+
+
+def test_take_is_empty_until_a_later_push_prices_the_transitions():
+    buf = NStepBuffer(1, 1, 0.5, transition_dtype(1))
+    q = np.array([[1.0, 3.0]], np.float32)
+    buf.push(np.array([[0.0]], np.float32), np.array([0]), np.array([2.0]),
+             np.array([[1.0]], np.float32), F, F, T, q)
+    assert buf.take() is None  # Q(s', .) comes with the next push
+    buf.push(np.array([[1.0]], np.float32), np.array([1]), np.array([0.0]),
+             np.array([[2.0]], np.float32), F, F, T, q * 2)
+    records, prios = buf.take()
+    assert len(records) == 1 and records["obs"][0, 0] == 0
+    assert prios == pytest.approx([abs(2.0 + 0.5 * 6.0 - 1.0)])
+    assert buf.take() is None

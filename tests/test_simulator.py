@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from d3q_core.config import build_config
+from d3q_core.params import ParamStore, SharedCounters
+from d3q_core.proc import spawn_context
 from d3q_core.qnet import NumpyQNet, QNetSpec, init_weights
-from d3q_core.simulator import Simulator, ape_x_epsilons, simulator_epsilons, td_errors
+from d3q_core.simulator import (
+    Simulator,
+    SimulatorChannels,
+    ape_x_epsilons,
+    simulator_epsilons,
+    td_errors,
+)
 
 
 def test_ape_x_epsilon_schedule():
@@ -41,21 +49,68 @@ def test_td_errors_match_a_hand_computation():
     assert np.allclose(td_errors(net, rec), expect, atol=1e-5)
 
 
+def channels(spec: QNetSpec) -> SimulatorChannels:
+    """Parameters, counters and controls; no replay or stats (iterate does not send)."""
+    ctx = spawn_context()
+    return SimulatorChannels(None, None, ParamStore(ctx, spec.n_params), SharedCounters(ctx, 1),
+                             ctx.Event(), ctx.Event(), ctx.Event())
+
+
+def run_batches(sim: Simulator, ch: SimulatorChannels, steps: int) -> list:
+    return [out for out in (sim.iterate(ch) for _ in range(steps)) if out[0] is not None]
+
+
 def test_simulator_steps_produce_valid_transitions():
     cfg = build_config(None, ["simulators.envs_per_simulator=8"])
     spec = QNetSpec(4, 2, (16,), True)
-    sim = Simulator(cfg, spec, index=0, n_simulators=1, seed=3)
-    records, steps, episodes = [], 0, 0
-    for _ in range(200):
-        r, s, e = sim.step(warmup=True)
-        records.append(r)
-        steps += s
-        episodes += e
-    rec = np.concatenate(records)
-    assert episodes > 0 and steps > 8 * 150  # reset steps are not counted
+    sim, ch = Simulator(cfg, spec, index=0, n_simulators=1, seed=3), channels(spec)
+    batches = run_batches(sim, ch, 200)
+    assert sim.warmup and all(prios is None for _, prios in batches)  # no parameters yet
+    rec = np.concatenate([b for b, _ in batches])
+    assert sim.episodes > 0 and sim.env_steps > 8 * 150  # reset steps are not counted
+    assert len(sim.recent_returns) == min(sim.episodes, 100)
+    assert ch.counters.env_steps >= sim.env_steps - 8 * 8  # at most 8 vector steps behind
+    sim.report_steps(ch.counters)
+    assert (ch.counters.env_steps, ch.counters.episodes) == (sim.env_steps, sim.episodes)
+    assert len(rec) <= sim.env_steps
     allowed = np.array([0.0, 0.99, 0.99**2, 0.99**3])
     assert np.all(np.isclose(rec["discount"][:, None], allowed[None, :], atol=1e-6).any(axis=1))
     # CartPole pays 1 per step: an n-step return is at most 1 + g + g^2
     assert rec["reward"].max() <= 1 + 0.99 + 0.99**2 + 1e-5
     # terminal transitions exist and do not bootstrap
     assert (rec["discount"] == 0).sum() > 0
+
+
+@pytest.mark.parametrize("hidden", [(32, 16), (16,)])
+def test_initial_priorities_are_the_td_errors_of_the_acting_parameters(hidden):
+    """Priced from the Q-values the simulator acted on (in warm-up too), they equal the two
+    forward passes of td_errors with the same parameters; batches holding a transition acted
+    on before the first parameters go without priorities."""
+    cfg = build_config(None, ["simulators.envs_per_simulator=8"])
+    spec = QNetSpec(4, 2, hidden, True)
+    sim, ch = Simulator(cfg, spec, index=0, n_simulators=1, seed=5), channels(spec)
+    before = run_batches(sim, ch, 12)
+    assert before and all(prios is None for _, prios in before)
+    ch.params.publish(init_weights(spec, np.random.default_rng(0)) * 3, 0, 0)
+    after = run_batches(sim, ch, 40)  # parameters from step 16 on, random actions
+    ch.replay_ready.set()
+    after += run_batches(sim, ch, 80)
+    assert sim.version == 1 and not sim.warmup
+    unpriced = [prios is None for _, prios in after]
+    assert unpriced[0] and not any(unpriced[3:])  # n = 3: all priced within n + 1 steps
+    priced = [(b, p) for b, p in after if p is not None]
+    for batch, prios in priced:
+        assert np.allclose(prios, td_errors(sim.qnet, batch), rtol=1e-5, atol=1e-5)
+    rec = np.concatenate([b for b, _ in priced])
+    assert (rec["discount"] == 0).any() and (rec["discount"] > 0).any()
+    assert np.concatenate([p for _, p in priced]).std() > 0.1
+
+
+def test_without_initial_priorities_no_batch_has_any():
+    cfg = build_config(None, ["simulators.envs_per_simulator=4",
+                              "simulators.initial_priorities=false"])
+    spec = QNetSpec(4, 2, (8,), True)
+    sim, ch = Simulator(cfg, spec, index=0, n_simulators=1, seed=1), channels(spec)
+    ch.params.publish(init_weights(spec, np.random.default_rng(0)), 0, 0)
+    batches = run_batches(sim, ch, 40)
+    assert sim.version == 1 and batches and all(prios is None for _, prios in batches)
