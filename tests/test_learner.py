@@ -16,6 +16,7 @@ tf = pytest.importorskip("tensorflow")
 
 from d3q_core.config import build_config  # noqa: E402
 from d3q_core.learner.devices import make_strategy  # noqa: E402
+from d3q_core.learner.model import ordered_variables  # noqa: E402
 from d3q_core.learner.trainer import Trainer  # noqa: E402
 from d3q_core.qnet import NumpyQNet, QNetSpec, init_weights  # noqa: E402
 from tests.learner_worker import batch  # noqa: E402
@@ -63,9 +64,13 @@ def test_steps_on_a_fixed_batch_lower_the_td_error():
     t = trainer(spec, "learner.hidden=32,32")
     b = batch(t.call_batch)
     first, loss0, _ = t.train_step(*b)
+    before = t.get_flat()
     for _ in range(60):
         td, loss, _ = t.train_step(*b)
     assert loss < 0.5 * loss0 and td.mean() < 0.7 * first.mean()
+    # the compiled flat read sees the trained weights, not the ones it was traced with
+    now = np.concatenate([v.numpy().ravel() for v in ordered_variables(t.online, spec)])
+    assert np.array_equal(t.get_flat(), now) and not np.array_equal(before, now)
 
 
 def test_state_arrays_restore_training_exactly():

@@ -15,6 +15,7 @@ import numpy as np
 
 from d3q_core.config import Config
 from d3q_core.faults import fault
+from d3q_core.learner.prefetch import BatchPrefetcher
 from d3q_core.params import ParamStore, SharedCounters
 from d3q_core.proc import Ticker, child_setup, flush_and_exit, put_with_stop, send_nowait
 from d3q_core.qnet import QNetSpec
@@ -98,16 +99,24 @@ class Learner:
         return path
 
     def run(self) -> int:
-        ch, lcfg = self.ch, self.cfg.learner
+        ch = self.ch
         ch.sample_batch.value = self.trainer.call_batch
         ch.params.continue_from(self.version_base)
         self.publish()
-        sleep_per_step = fault("learner_sleep") or 0.0
-        nan_after = fault("learner_nan_after")
         send_nowait(ch.stats, ("ready", "learner", 0, {
             "devices": list(self.devices), "replicas": self.trainer.replicas,
             "global_batch": self.trainer.global_batch,
         }))
+        batches = BatchPrefetcher(ch.samples, ch.stop)
+        try:
+            return self._loop(batches)
+        finally:
+            batches.close()
+
+    def _loop(self, batches: BatchPrefetcher) -> int:
+        ch, lcfg = self.ch, self.cfg.learner
+        sleep_per_step = fault("learner_sleep") or 0.0
+        nan_after = fault("learner_nan_after")
         stats_tick, ckpt_tick = Ticker(0.5), Ticker(lcfg.checkpoint_seconds)
         wait_s = busy_s = 0.0
         samples_since = 0
@@ -127,7 +136,7 @@ class Learner:
                 continue
             t0 = time.perf_counter()
             try:
-                records, indices, weights = ch.samples.get(timeout=0.05)
+                records, indices, weights = batches.get(timeout=0.05)
             except queue.Empty:
                 wait_s += time.perf_counter() - t0
                 continue

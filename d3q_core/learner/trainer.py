@@ -54,6 +54,13 @@ class Trainer:
         # and it cannot place MirroredStrategy's per-device variables)
         step = tf.function(self._steps, input_signature=signature)
         self._step = step.get_concrete_function()
+        # publishing reads every weight: one compiled concat instead of a read and a copy per
+        # variable (which took 16% of the pipeline learner's time, publishing every 8 steps)
+        self._flat = tf.function(self._flat_online).get_concrete_function()
+
+    def _flat_online(self) -> tf.Tensor:
+        return tf.concat([tf.reshape(tf.cast(v, tf.float32), [-1]) for v in self._online_vars],
+                         axis=0)
 
     # --- the algorithm, every line visible ------------------------------------------------
 
@@ -140,7 +147,7 @@ class Trainer:
     # --- weights and state ----------------------------------------------------------------
 
     def get_flat(self) -> np.ndarray:
-        return get_flat(self.online, self.spec)
+        return self._flat().numpy()
 
     def get_target_flat(self) -> np.ndarray:
         return get_flat(self.target, self.spec)
