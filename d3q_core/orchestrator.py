@@ -361,6 +361,8 @@ class Orchestrator:
                          f"samples: mean {point.mean:.1f}, max {point.max:.0f}")
             if point.mean >= self.goal and st.goal_eval is None:
                 st.goal_eval = point
+                self.log(f"v{point.version} at the goal over {payload.get('episodes', '?')} "
+                         f"greedy episodes: mean {point.mean:.1f}")
                 self._milestone("goal")
                 st.phase = snap.PHASE_CONFIRMING
                 self.stop_sims.set()

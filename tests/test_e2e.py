@@ -50,6 +50,8 @@ def test_headless_run_reaches_an_easy_goal(tmp_path):
     assert result["seconds_to_goal"] > 0 and result["env_steps_at_goal"] > 0
     assert result["confirmed_eval_mean"] is not None
     assert (run_dir / "checkpoints" / "best.npz").is_file()
+    # the crossing counted only after the re-check: 4 episodes + 68 more of the same version
+    assert "at the goal over 72 greedy episodes" in (run_dir / "log.txt").read_text()
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, report):
