@@ -27,11 +27,17 @@ def machine() -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench")
-    p.add_argument("sections", nargs="*", choices=SECTIONS, default=list(SECTIONS))
+    # no `choices`: this Python's argparse refuses an empty `nargs="*"` list against them
+    p.add_argument("sections", nargs="*", metavar="SECTION",
+                   help=f"any of {', '.join(SECTIONS)} (default: all)")
     p.add_argument("--seeds", type=int, default=10, help="time-to-goal seeds (e2e)")
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     p.add_argument("--out", default="bench/results.json")
     args = p.parse_args()
+    unknown = [x for x in args.sections if x not in SECTIONS]
+    if unknown:
+        p.error(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
+    args.sections = args.sections or list(SECTIONS)
     print(f"machine: {machine()}\n")
     out = Path(args.out)
     try:  # sections run on their own update the saved file instead of replacing it
