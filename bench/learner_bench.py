@@ -14,16 +14,16 @@ from d3q_core.learner.devices import configure_threads, make_strategy
 configure_threads({threads})
 from d3q_core.learner.trainer import Trainer
 from d3q_core.qnet import QNetSpec
-from tests.learner_worker import batch
+from tests.learner_worker import records_batch
 cfg = build_config(None, ["learner.batch_size={per_replica}"])
 spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
 strategy, names = make_strategy("{devices}")
 t = Trainer(spec, cfg.learner, strategy)
-b = batch(t.call_batch)
-for _ in range(30): t.train_step(*b)
+b = records_batch(t)  # the call the pipeline's learner makes
+for _ in range(30): t.train_records(*b)
 n, t0 = 0, time.perf_counter()
 while time.perf_counter() - t0 < {seconds}:
-    t.train_step(*b); n += 1
+    t.train_records(*b); n += 1
 dt = time.perf_counter() - t0
 print(t.replicas, t.global_batch, n * t.steps_per_call / dt, n * t.call_batch / dt)
 """

@@ -141,15 +141,13 @@ from d3q_core.qnet import QNetSpec
 cfg = build_config(None, [])
 spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
 t = Trainer(spec, cfg.learner, make_strategy("cpu")[0])
-g, rng = t.call_batch, np.random.default_rng(0)
-b = (rng.normal(size=(g, 4)).astype("f4"), rng.integers(0, 2, g).astype("i4"),
-     rng.random(g).astype("f4"), rng.normal(size=(g, 4)).astype("f4"),
-     np.full(g, 0.97, "f4"), np.ones(g, "f4"))
-for _ in range(50): t.train_step(*b)
+from tests.learner_worker import records_batch
+b = records_batch(t)  # the call the pipeline's learner makes, on synthetic records
+for _ in range(50): t.train_records(*b)
 n, t0 = 0, time.perf_counter()
 while time.perf_counter() - t0 < {seconds}:
-    t.train_step(*b); n += 1
-print(n * g / (time.perf_counter() - t0))
+    t.train_records(*b); n += 1
+print(n * t.call_batch / (time.perf_counter() - t0))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"OPENBLAS_NUM_THREADS": "1", **__import__("os").environ})

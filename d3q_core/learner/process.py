@@ -141,9 +141,7 @@ class Learner:
                 wait_s += time.perf_counter() - t0
                 continue
             t1 = time.perf_counter()
-            td, loss, mean_q = self.trainer.train_step(
-                records["obs"], records["action"], records["reward"], records["next_obs"],
-                records["discount"], weights)
+            td, loss, mean_q = self.trainer.train_records(records, weights)
             if sleep_per_step:
                 time.sleep(sleep_per_step)
             if nan_after is not None and self.trainer.steps >= nan_after:
