@@ -51,11 +51,12 @@ def _wait_gone(text: str, timeout: float) -> None:
 
 
 def _ui_process(pane_pid: int) -> psutil.Process | None:
-    """d3q-tui: the pane's process itself, or one of its children when a shell runs it."""
+    """d3q-tui: the pane's process itself, or one of its children when a shell runs it (whose
+    own command line names d3q-tui too, inside its -c string)."""
     pane = psutil.Process(pane_pid)
     for p in [pane, *pane.children(recursive=True)]:
         try:
-            if "d3q-tui" in " ".join(p.cmdline()):
+            if any(Path(arg).name == "d3q-tui" for arg in p.cmdline()[:2]):
                 return p
         except psutil.Error:
             continue
