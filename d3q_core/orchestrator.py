@@ -2,7 +2,8 @@
 rules, emits Snapshots, and shuts down leaving no process behind.
 
 It runs in the face's process (the TUI runs `run()` in a worker thread, headless in the main
-thread) and never imports TensorFlow.
+thread) and never imports TensorFlow. Supervision (restarts, stop rules, the stall watchdog)
+and shutdown (ordered stop, last messages, result.json) live in their own modules as mixins.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from d3q_core.checkpoint import (
     check_compatible,
     load_checkpoint,
     newest_checkpoint,
-    save_checkpoint,
 )
 from d3q_core.config import Config, to_toml
+from d3q_core.cores import learner_threads, simulator_count, usable_cores  # noqa: F401
 from d3q_core.envs import EnvError, inspect_env
 from d3q_core.evaluation import EvaluatorChannels, evaluator_main
 from d3q_core.learner.process import LearnerChannels, learner_main
@@ -38,40 +39,18 @@ from d3q_core.replay.inbox import InboxAddress
 from d3q_core.replay.service import ReplayChannels, replay_main
 from d3q_core.rundir import RunDir, TensorBoardLog
 from d3q_core.runstate import Confirmation, RunState
+from d3q_core.shutdown import (  # noqa: F401  (re-exported for the faces)
+    EXIT_BAD_INPUT,
+    EXIT_GOAL,
+    EXIT_INTERRUPTED,
+    EXIT_LIMIT,
+    RunResult,
+    Shutdown,
+)
 from d3q_core.simulator import SimulatorChannels, simulator_epsilons, simulator_main
 from d3q_core.snapshot import EvalPoint, ProcessStats, Snapshot
+from d3q_core.supervision import Supervision
 from d3q_core.telemetry import DeviceSampler, ProcessSampler
-
-EXIT_GOAL, EXIT_LIMIT, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-@dataclass
-class RunResult:
-    solved: bool
-    stop_reason: str
-    exit_code: int
-    error: str | None = None
-    summary: dict = field(default_factory=dict)
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
-
-
-def simulator_count(cfg: Config, cores: int | None = None) -> int:
-    """0 means automatic: the cores not taken by the learner and the replay, at least 1."""
-    if cfg.simulators.count > 0:
-        return cfg.simulators.count
-    return max(1, (cores or usable_cores()) - 2)
-
-
-def learner_threads(cfg: Config, n_simulators: int, cores: int | None = None) -> int:
-    if cfg.learner.threads > 0:
-        return cfg.learner.threads
-    return max(1, min(4, (cores or usable_cores()) - n_simulators - 1))
 
 
 @dataclass
@@ -84,7 +63,7 @@ class Child:
     restart_times: deque = field(default_factory=lambda: deque(maxlen=64))
 
 
-class Orchestrator:
+class Orchestrator(Supervision, Shutdown):
     def __init__(self, config: Config, run_dir: Path | None = None, resume: Path | None = None,
                  started_at: float | None = None):
         self.config = config
@@ -381,99 +360,6 @@ class Orchestrator:
             self._fatal = f"{role}: {payload}"
             self.log(self._fatal, "error")
 
-    def _supervise(self) -> None:
-        for child in self.children:
-            if child.process.is_alive():
-                if child.state in ("starting", "restarting"):
-                    child.state = "running"
-                continue
-            if child.state in ("exited", "failed"):
-                continue
-            code = child.process.exitcode
-            told_to_stop = self.stop_all.is_set() or (
-                self.stop_sims.is_set() and child.role == "simulator") or (
-                child.role == "learner" and self.state.goal_eval is not None)
-            if told_to_stop and code == 0:
-                child.state = "exited"
-            elif child.role == "simulator" and not self.stop_sims.is_set():
-                self._restart_simulator(child, code)
-            else:
-                child.state = "failed" if code else "exited"
-                if self._fatal is None:
-                    self._fatal = f"{child.role} process exited unexpectedly (exit code {code})"
-                    self.log(self._fatal, "error")
-
-    def _restart_simulator(self, child: Child, code: int | None) -> None:
-        now = time.monotonic()
-        child.restart_times.append(now)
-        recent = sum(1 for t in child.restart_times if now - t < 60.0)
-        limit = self.config.stop.max_restarts_per_minute
-        if recent > limit:
-            child.state = "failed"
-            self._fatal = (f"simulator {child.index} died {recent} times within a minute "
-                           f"(stop.max_restarts_per_minute = {limit})")
-            self.log(self._fatal, "error")
-            return
-        child.restarts += 1
-        child.state = "restarting"
-        self.log(f"simulator {child.index} died (exit code {code}); restart #{child.restarts}",
-                 "warning")
-        child.process = self._start_simulator(child.index, child.restarts)
-
-    def _stop_reason(self) -> str | None:
-        st, stop = self.state, self.config.stop
-        if self._fatal is not None:
-            return "error"
-        if st.goal_eval is not None:
-            # wait for the confirmation (and the learner's final checkpoint) a bounded time
-            learner = self._child("learner")
-            waited = st.elapsed() - st.goal_eval.elapsed
-            if st.confirmation is not None and not learner.process.is_alive():
-                return "goal"
-            if waited > 20:
-                missing = "the confirmation" if st.confirmation is None else "the learner's exit"
-                self.log(f"gave up waiting for {missing} after {waited:.0f}s", "warning")
-                return "goal"
-            return None
-        if self._stop_request is not None:
-            return self._stop_request
-        if stop.max_seconds and st.elapsed() >= stop.max_seconds:
-            return "max_seconds"
-        if stop.max_learner_samples and self.counters.learner_samples >= stop.max_learner_samples:
-            return "max_learner_samples"
-        if stop.max_env_steps and self.counters.env_steps >= stop.max_env_steps:
-            return "max_env_steps"
-        return self._watch_stall()
-
-    def _watch_stall(self) -> str | None:
-        """Name the stuck stage when learner samples stop growing while nothing is paused."""
-        st, stop = self.state, self.config.stop
-        now, samples = time.monotonic(), self.counters.learner_samples
-        if (self._paused or samples != self._progress[1] or not st.learner_info
-                or not self.replay_ready.is_set()):
-            self._progress = (now, samples)
-            if st.stall:
-                self.log("training resumed", "info")
-            st.stall = None
-            return None
-        idle = now - self._progress[0]
-        if idle < stop.stall_warn_seconds:
-            return None
-        r = st.stats("replay")
-        if r.get("insert_rate", 0.0) <= 0.0 and not r.get("waiting_insert"):
-            stage = "no experiences arriving from the simulators"
-        elif r.get("sample_rate", 0.0) <= 0.0:
-            stage = "the replay is not serving sample batches"
-        else:
-            stage = "the learner is not consuming sample batches"
-        if st.stall != stage:
-            st.stall = stage
-            self.log(f"stalled {idle:.0f}s: {stage}", "warning")
-        if idle >= stop.stall_stop_seconds:
-            self._fatal = f"stalled for {idle:.0f}s: {stage}"
-            return "stalled"
-        return None
-
     def _child(self, role: str, index: int = 0) -> Child:
         return next(c for c in self.children if c.role == role and c.index == index)
 
@@ -542,126 +428,3 @@ class Orchestrator:
             self._tb.scalar(tag, value, step)
         self._tb.scalar("simulators/env_steps_per_s", self._env_rate, step)
         self._tb.scalar("simulators/env_steps", float(self.counters.env_steps), step)
-
-    # --- shutdown ----------------------------------------------------------------------------
-
-    def _shutdown(self, on_snapshot: Callable[[Snapshot], None] | None) -> RunResult:
-        st = self.state
-        st.phase = snap.PHASE_STOPPING
-        self.stop_sims.set()
-        learner = self._child("learner") if self.children else None
-        if learner is not None and learner.process.is_alive() and st.goal_eval is None:
-            final = st.stop_reason not in ("error", "stalled")
-            self._send_learner(("stop", final))
-        deadline = time.monotonic() + 15.0
-        if self._abort:
-            self.stop_all.set()
-        while learner is not None and learner.process.is_alive() and time.monotonic() < deadline:
-            self._drain(timeout=0.05)
-        if self.config.replay.snapshot and not self._abort:
-            deadline = time.monotonic() + 15.0
-            while not self._replay_saved.is_set() and time.monotonic() < deadline \
-                    and self._child("replay").process.is_alive():
-                self._drain(timeout=0.05)
-        self.stop_all.set()
-        deadline = time.monotonic() + (0.5 if self._abort else 5.0)
-        while any(c.process.is_alive() for c in self.children) and time.monotonic() < deadline:
-            self._drain(timeout=0.02)
-        for c in self.children:
-            if c.process.is_alive():
-                c.process.terminate()
-        for c in self.children:
-            c.process.join(timeout=2.0)
-            if c.process.is_alive():
-                c.process.kill()
-                c.process.join(timeout=2.0)
-            if c.state not in ("failed",):
-                c.state = "exited"
-        self._drain_all()
-        if st.last_checkpoint is not None:
-            self._write_run_state()
-        for q in (self.q_samples, self.q_prio, self.q_stats, self.q_learner_cmd,
-                  self.q_replay_cmd):
-            q.close()
-            q.cancel_join_thread()
-        result = self._result()
-        st.phase = snap.PHASE_GOAL if result.solved else snap.PHASE_STOPPED
-        self._emit(on_snapshot)
-        self._tb.close()
-        return result
-
-    def _drain_all(self) -> None:
-        """Read the last status messages once every child is gone. A child terminated in
-        the middle of a put leaves half a message in the pipe, on which a plain read blocks
-        forever, so the reading happens in a daemon thread given one second. The data queues
-        are not read at all: nothing in them matters any more."""
-        got: list[tuple] = []
-
-        def read() -> None:
-            while True:
-                try:
-                    got.append(self.q_stats.get_nowait())
-                except (queue.Empty, OSError, EOFError, ValueError):
-                    return
-
-        reader = threading.Thread(target=read, name="drain-stats", daemon=True)
-        reader.start()
-        reader.join(timeout=1.0)
-        for msg in list(got):
-            self._handle(msg)
-
-    def _result(self) -> RunResult:
-        st, reason = self.state, self.state.stop_reason or "error"
-        solved = st.goal_eval is not None
-        if solved and st.confirmation is not None:
-            self._save_best(st.confirmation)
-        goal = st.goal_eval
-        summary = {
-            "solved": solved,
-            "stop_reason": "goal" if solved else reason,
-            "error": self._fatal,
-            "env_id": self.env_id,
-            "goal": self.goal,
-            "seconds_to_goal": goal.elapsed if goal else None,
-            "learner_samples_at_goal": goal.learner_samples if goal else None,
-            "env_steps_at_goal": goal.env_steps if goal else None,
-            "best_eval_mean": st.best_eval,
-            "confirmed_eval_mean": st.confirmation.mean if st.confirmation else None,
-            "confirmed_eval_min": st.confirmation.min if st.confirmation else None,
-            "wall_seconds": st.elapsed(),
-            "seed": self.config.run.seed,
-            "learner_samples": self.counters.learner_samples,
-            "env_steps": self.counters.env_steps,
-            "simulators": self.n_simulators,
-            "last_checkpoint": st.last_checkpoint,
-            "evals": [e.__dict__ for e in st.evals],
-            "resumed_from": str(self.resume_checkpoint) if self.resume_checkpoint else None,
-            "timeline": self.timeline,
-            "peak_memory_bytes": self.peak_memory,
-            "learner_samples_per_s": st.stats("learner").get("samples_per_s"),
-            "learner_wait_fraction": st.stats("learner").get("wait_fraction"),
-            "param_latency_s": st.stats("simulator").get("param_latency"),
-        }
-        try:
-            self.rundir.write_result(summary)
-        except OSError as exc:
-            self.log(f"cannot write result.json: {exc}", "error")
-        if solved:
-            code = EXIT_GOAL
-        elif reason in ("interrupted", "quit"):
-            code = EXIT_INTERRUPTED
-        else:
-            code = EXIT_LIMIT
-        return RunResult(solved, summary["stop_reason"], code, self._fatal, summary)
-
-    def _save_best(self, c: Confirmation) -> None:
-        meta = {"version": c.version, "learner_samples": c.learner_samples,
-                "env_steps": c.env_steps, "learner_steps": 0, "env_id": self.env_id,
-                "spec": self.spec.to_dict(), "confirmed_eval_mean": c.mean}
-        try:
-            path = save_checkpoint(self.rundir.checkpoints, {"online": c.weights}, meta,
-                                   name="best.npz")
-            self.log(f"goal parameters saved: {path}")
-        except OSError as exc:
-            self.log(f"cannot save best checkpoint: {exc}", "error")
-
