@@ -17,7 +17,7 @@ import numpy as np
 from d3q_core.config import Config
 from d3q_core.envs import make_vector_env
 from d3q_core.params import ParamStore
-from d3q_core.proc import child_setup, flush_and_exit, send_nowait
+from d3q_core.proc import EVALUATOR_NICENESS, child_setup, flush_and_exit, send_nowait
 from d3q_core.qnet import NumpyQNet, QNetSpec
 
 
@@ -50,7 +50,7 @@ class EvaluatorChannels:
 def evaluator_main(cfg: Config, spec: QNetSpec, goal: float, ch: EvaluatorChannels,
                    start_after_samples: int = 0) -> None:
     """Process entry point (spawn): evaluate each version `every_learner_samples` apart."""
-    child_setup("d3q: evaluator", out_queues=(ch.stats,))
+    child_setup("d3q: evaluator", out_queues=(ch.stats,), niceness=EVALUATOR_NICENESS)
     ev = cfg.evaluation
     qnet = NumpyQNet(spec)
     version, next_at, count = 0, max(ev.every_learner_samples, start_after_samples), 0

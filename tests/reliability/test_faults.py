@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -142,6 +143,27 @@ def test_children_exit_when_the_orchestrator_is_killed(tmp_path, report):
     assert w.survivors(grace=5.0) == []
     report("SIGKILL the orchestrator (d3q-tui itself)", f"all {len(kids)} children exit "
            "(parent-death signal, parent watch)", time.monotonic() - t0)
+
+
+@pytest.mark.timeout(150)
+def test_workers_yield_the_cores_and_the_evaluator_most(tmp_path):
+    """Keys stay quick because workers run at a lower priority than the face; the evaluator,
+    which only lags when it yields, runs lower still so the pacing stages get the cores."""
+    from d3q_core.proc import EVALUATOR_NICENESS, WORKER_NICENESS
+
+    w, run_dir = long_run(tmp_path)
+    wait_for(lambda: started(run_dir), 90, w, "learner ready")
+    base = psutil.Process(w.proc.pid).nice()
+    by_title = {}
+    for k in w.poll_children():
+        with contextlib.suppress(psutil.Error):
+            by_title[" ".join(k.cmdline())] = k.nice() - base
+    nices = {t.split(": ", 1)[1].strip(): n for t, n in by_title.items() if t.startswith("d3q: ")}
+    w.proc.send_signal(signal.SIGTERM)
+    w.wait(timeout=60)
+    assert nices.get("evaluator") == EVALUATOR_NICENESS > WORKER_NICENESS, by_title
+    assert nices["learner"] == nices["replay"] == nices["simulator 0"] == WORKER_NICENESS
+    assert w.survivors() == []
 
 
 @pytest.mark.timeout(150)
