@@ -3,8 +3,11 @@ devices under MirroredStrategy (each in a fresh interpreter: devices are fixed a
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+from d3q_core.proc import SINGLE_THREADED_BLAS
 
 CODE = """
 import os, time
@@ -20,13 +23,29 @@ spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
 strategy, names = make_strategy("{devices}")
 t = Trainer(spec, cfg.learner, strategy)
 b = records_batch(t)  # the call the pipeline's learner makes
-for _ in range(30): t.train_records(*b)
+for _ in range(50): t.train_records(*b)
 n, t0 = 0, time.perf_counter()
 while time.perf_counter() - t0 < {seconds}:
     t.train_records(*b); n += 1
 dt = time.perf_counter() - t0
 print(t.replicas, t.global_batch, n * t.steps_per_call / dt, n * t.call_batch / dt)
 """
+
+
+def measure(devices: str, per_replica: int, threads: int, seconds: float) -> dict:
+    """One case in a fresh interpreter, with the BLAS settings the orchestrator gives the
+    learner process; raises RuntimeError with the child's last error line if it failed."""
+    code = CODE.format(devices=devices, per_replica=per_replica, threads=threads,
+                       seconds=seconds)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env={**dict.fromkeys(SINGLE_THREADED_BLAS, "1"),
+                                           **os.environ})
+    if out.returncode != 0:
+        raise RuntimeError(" ".join(out.stderr.strip().splitlines()[-1:]))
+    replicas, g, steps, samples = out.stdout.split()[-4:]
+    return {"replicas": int(replicas), "global_batch": int(g), "steps_per_s": float(steps),
+            "samples_per_s": float(samples)}
+
 
 CASES = [  # (label, devices, per-replica batch, threads)
     ("1 device (cpu), batch 128", "cpu", 128, 1),
@@ -39,16 +58,12 @@ CASES = [  # (label, devices, per-replica batch, threads)
 def run(quick: bool = False) -> list[dict]:
     rows = []
     for label, devices, per_replica, threads in CASES:
-        code = CODE.format(devices=devices, per_replica=per_replica, threads=threads,
-                           seconds=2.0 if quick else 5.0)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=300)
-        if out.returncode != 0:
-            print(f"{label}: failed: {out.stderr.strip().splitlines()[-1:]}")
+        try:
+            row = {"case": label,
+                   **measure(devices, per_replica, threads, 2.0 if quick else 5.0)}
+        except RuntimeError as exc:
+            print(f"{label}: failed: {exc}")
             continue
-        replicas, g, steps, samples = out.stdout.split()
-        row = {"case": label, "replicas": int(replicas), "global_batch": int(g),
-               "steps_per_s": float(steps), "samples_per_s": float(samples)}
         rows.append(row)
         print(f"{label:40s} {row['steps_per_s']:8,.0f} steps/s {row['samples_per_s']:10,.0f} "
               "samples/s", flush=True)

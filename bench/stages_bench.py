@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import learner_bench
 from d3q_core.config import build_config
 from d3q_core.envs import make_vector_env
 from d3q_core.params import ParamStore, SharedCounters
@@ -130,28 +131,9 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
 
 
 def isolated_learner(seconds: float = 6.0) -> float:
-    code = f"""
-import os, time, numpy as np
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-from d3q_core.config import build_config
-from d3q_core.learner.devices import configure_threads, make_strategy
-configure_threads(1)
-from d3q_core.learner.trainer import Trainer
-from d3q_core.qnet import QNetSpec
-cfg = build_config(None, [])
-spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
-t = Trainer(spec, cfg.learner, make_strategy("cpu")[0])
-from tests.learner_worker import records_batch
-b = records_batch(t)  # the call the pipeline's learner makes, on synthetic records
-for _ in range(50): t.train_records(*b)
-n, t0 = 0, time.perf_counter()
-while time.perf_counter() - t0 < {seconds}:
-    t.train_records(*b); n += 1
-print(n * t.call_batch / (time.perf_counter() - t0))
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={"OPENBLAS_NUM_THREADS": "1", **__import__("os").environ})
-    return float(out.stdout.strip().splitlines()[-1])
+    """The learner alone on synthetic records: one CPU device, one thread, as in the pipeline."""
+    batch = build_config(None, []).learner.batch_size
+    return learner_bench.measure("cpu", batch, 1, seconds)["samples_per_s"]
 
 
 def pipeline_run(seconds: float = 20.0) -> dict:

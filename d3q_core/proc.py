@@ -17,7 +17,7 @@ from typing import Any
 _PR_SET_PDEATHSIG = 1
 
 
-_SINGLE_THREADED_BLAS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+SINGLE_THREADED_BLAS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def spawn_context() -> mp.context.SpawnContext:
@@ -26,7 +26,7 @@ def spawn_context() -> mp.context.SpawnContext:
     Children inherit single-threaded BLAS: the matrices are tiny, and OpenBLAS's spinning
     worker threads would otherwise fight every process for the same cores (measured: 44% of
     a simulator's time in one 16x128 matmul)."""
-    for var in _SINGLE_THREADED_BLAS:
+    for var in SINGLE_THREADED_BLAS:
         os.environ.setdefault(var, "1")
     return mp.get_context("spawn")
 
