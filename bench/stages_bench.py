@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import queue
 import subprocess
 import sys
 import tempfile
@@ -80,6 +79,7 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
     infinitely fast (it only returns priorities)."""
     from d3q_core.proc import spawn_context
     from d3q_core.replay.inbox import ExperienceSender, InboxAddress
+    from d3q_core.replay.link import BatchReceiver, SampleLink
     from d3q_core.replay.memory import ReplayMemory
     from d3q_core.replay.service import ReplayChannels, replay_main
 
@@ -96,11 +96,12 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
     in_process = n / (time.perf_counter() - t0)
 
     ctx = spawn_context()
-    ch = ReplayChannels(InboxAddress.new(), ctx.Queue(cfg.replay.prefetch), ctx.Queue(256),
-                        ctx.Queue(4), ctx.Queue(1000), ctx.Event(), ctx.Event(),
-                        ctx.Value("i", batch))
+    link = SampleLink.new(ctx)
+    ch = ReplayChannels(InboxAddress.new(), link, ctx.Queue(4), ctx.Queue(1000), ctx.Event(),
+                        ctx.Event(), ctx.Value("i", batch))
     p = ctx.Process(target=replay_main, args=(cfg, 4, 0, ch, None), daemon=True)
     p.start()
+    receiver = BatchReceiver(link, dtype, batch)
     records = np.zeros(64, dtype)
     sender = ExperienceSender(ch.experiences, 64, ch.stop)
     for _ in range(40):
@@ -108,13 +109,12 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
     served, t0 = 0, None
     try:
         while True:
-            try:
-                _, idx, _ = ch.samples.get(timeout=10)
-            except queue.Empty:
+            got = receiver.get(timeout=10)
+            if got is None:
                 break
             if t0 is None:
                 t0 = time.perf_counter()
-            ch.priorities.put((idx, rng.random(len(idx)).astype(np.float32)))
+            receiver.answer(got[1], rng.random(batch).astype(np.float32))
             served += 1
             if served % 32 == 0:
                 sender.send((0, records, None), wait=False)  # never block the consumer
@@ -126,6 +126,7 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
         p.join(5)
         if p.is_alive():
             p.terminate()
+        link.close()
     return {"batch": batch, "in_process_batches_per_s": in_process,
             "service_batches_per_s": across, "ratio": across / in_process}
 

@@ -68,7 +68,7 @@ class ReplayConfig:
     samples_per_insert: float = _f(4.0, gt=0.0)
     min_size: int = _f(1_000, min=1)  # first sample once this many transitions are stored
     error_buffer: float = _f(0.0, min=0.0)  # rate-limiter slack; 0: derived from batch sizes
-    prefetch: int = _f(4, min=1)  # sample batches kept ready so the learner never waits
+    prefetch: int = _f(4, min=1)  # batches in flight to the learner: it never waits
     queue_batches: int = _f(8, min=1)  # batches in flight per simulator (credits)
     snapshot: bool = _f(False)  # save the memory beside each checkpoint for resume
 

@@ -36,6 +36,7 @@ from d3q_core.params import ParamStore, SharedCounters
 from d3q_core.proc import spawn_context
 from d3q_core.qnet import QNetSpec
 from d3q_core.replay.inbox import InboxAddress
+from d3q_core.replay.link import SampleLink
 from d3q_core.replay.service import ReplayChannels, replay_main
 from d3q_core.rundir import RunDir, TensorBoardLog
 from d3q_core.runstate import Confirmation, RunState
@@ -177,7 +178,7 @@ class Orchestrator(Supervision, Shutdown):
     # --- processes ---------------------------------------------------------------------------
 
     def _make_channels(self) -> None:
-        ctx, cfg = self.ctx, self.config
+        ctx = self.ctx
         self.stop_all = ctx.Event()  # every process leaves
         self.stop_sims = ctx.Event()  # simulators leave (shutdown step 1)
         self.pause = ctx.Event()
@@ -186,8 +187,7 @@ class Orchestrator(Supervision, Shutdown):
         self.replay_ready = ctx.Event()
         self.sample_batch = ctx.Value("i", 0)
         self.inbox_address = InboxAddress.new()  # the replay listens; a socket per simulator
-        self.q_samples = ctx.Queue(maxsize=cfg.replay.prefetch)
-        self.q_prio = ctx.Queue(maxsize=256)
+        self.sample_link = SampleLink.new(ctx)  # replay <-> learner, closed here once both run
         self.q_stats = ctx.Queue(maxsize=4096)
         self.q_learner_cmd = ctx.Queue(maxsize=16)
         self.q_replay_cmd = ctx.Queue(maxsize=16)
@@ -208,10 +208,10 @@ class Orchestrator(Supervision, Shutdown):
     def _start_all(self) -> None:
         cfg = self.config
         self._make_channels()
-        replay_ch = ReplayChannels(self.inbox_address, self.q_samples, self.q_prio,
-                                   self.q_replay_cmd, self.q_stats, self.stop_all,
-                                   self.replay_ready, self.sample_batch)
-        learner_ch = LearnerChannels(self.q_samples, self.q_prio, self.q_learner_cmd,
+        replay_ch = ReplayChannels(self.inbox_address, self.sample_link, self.q_replay_cmd,
+                                   self.q_stats, self.stop_all, self.replay_ready,
+                                   self.sample_batch)
+        learner_ch = LearnerChannels(self.sample_link, self.q_learner_cmd,
                                      self.q_stats, self.params, self.counters, self.stop_all,
                                      self.pause, self.sample_batch)
         eval_ch = EvaluatorChannels(self.q_stats, self.params, self.stop_all)
@@ -227,6 +227,9 @@ class Orchestrator(Supervision, Shutdown):
         self.children.append(Child("replay", 0, self._spawn(
             "replay", 0, replay_main, (cfg, self.spec.obs_dim, cfg.run.seed, replay_ch,
                                        restore))))
+        # both ends now live in the learner and the replay: with no copy left here, either
+        # one's death is EOF or a broken pipe to the other, never a wait that does not end
+        self.sample_link.close()
         for i in range(self.n_simulators):
             self.children.append(Child("simulator", i, self._start_simulator(i)))
         self.children.append(Child("evaluator", 0, self._spawn(

@@ -116,19 +116,6 @@ def flush_and_exit(code: int, out_queues: Iterable[Any] = (), timeout: float = 2
     os._exit(code)
 
 
-def put_with_stop(q: Any, item: Any, stop: Any, timeout: float = 0.1) -> bool:
-    """Blocking put that gives up when `stop` is set; returns whether the item went in."""
-    import queue
-
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=timeout)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
 def send_nowait(q: Any, item: Any) -> bool:
     """Stats and logs are best-effort: a full queue drops the message instead of blocking."""
     import queue

@@ -63,8 +63,7 @@ class Shutdown:
         self._drain_all()
         if st.last_checkpoint is not None:
             self._write_run_state()
-        for q in (self.q_samples, self.q_prio, self.q_stats, self.q_learner_cmd,
-                  self.q_replay_cmd):
+        for q in (self.q_stats, self.q_learner_cmd, self.q_replay_cmd):
             q.close()
             q.cancel_join_thread()
         result = self._result()

@@ -1,5 +1,5 @@
-"""Learner process: the one TensorFlow process. Pulls prefetched sample batches, trains,
-returns |TD| priorities, publishes parameters, and writes checkpoints."""
+"""Learner process: the one TensorFlow process. Reads sample batches from the replay's link,
+trains, answers with |TD| priorities, publishes parameters, and writes checkpoints."""
 
 from __future__ import annotations
 
@@ -15,16 +15,15 @@ import numpy as np
 
 from d3q_core.config import Config
 from d3q_core.faults import fault
-from d3q_core.learner.prefetch import BatchPrefetcher
 from d3q_core.params import ParamStore, SharedCounters
-from d3q_core.proc import Ticker, child_setup, flush_and_exit, put_with_stop, send_nowait
+from d3q_core.proc import Ticker, child_setup, flush_and_exit, send_nowait
 from d3q_core.qnet import QNetSpec
+from d3q_core.replay.link import BatchReceiver, SampleLink
 
 
 @dataclass
 class LearnerChannels:
-    samples: Any  # in: (records, indices, weights)
-    priorities: Any  # out: (indices, td errors)
+    link: SampleLink  # in: sample batches; out: their |TD| errors
     commands: Any  # in: ("checkpoint", reason) | ("stop", write_checkpoint: bool)
     stats: Any  # out: messages
     params: ParamStore
@@ -107,13 +106,10 @@ class Learner:
             "devices": list(self.devices), "replicas": self.trainer.replicas,
             "global_batch": self.trainer.global_batch,
         }))
-        batches = BatchPrefetcher(ch.samples, ch.stop)
-        try:
-            return self._loop(batches)
-        finally:
-            batches.close()
+        return self._loop(BatchReceiver(ch.link, self.trainer.record_dtype,
+                                        self.trainer.call_batch))
 
-    def _loop(self, batches: BatchPrefetcher) -> int:
+    def _loop(self, batches: BatchReceiver) -> int:
         ch, lcfg = self.ch, self.cfg.learner
         sleep_per_step = fault("learner_sleep") or 0.0
         nan_after = fault("learner_nan_after")
@@ -122,6 +118,7 @@ class Learner:
         samples_since = 0
         losses: list[float] = []
         qs: list[float] = []
+        link_up = True  # False once the replay has gone: wait for the orchestrator's stop
         while not ch.stop.is_set():
             cmd = self._command()
             if cmd is not None:
@@ -131,15 +128,19 @@ class Learner:
                     return 1 if self.failed else 0
                 if cmd[0] == "checkpoint":
                     self.checkpoint(cmd[1])
-            if ch.pause.is_set():
+            if ch.pause.is_set() or not link_up:
                 time.sleep(0.05)
                 continue
             t0 = time.perf_counter()
             try:
-                records, indices, weights = batches.get(timeout=0.05)
-            except queue.Empty:
+                batch = batches.get(timeout=0.05)
+            except (EOFError, OSError):
+                link_up = False
+                continue
+            if batch is None:
                 wait_s += time.perf_counter() - t0
                 continue
+            records, indices, weights = batch  # views into the link's buffer
             t1 = time.perf_counter()
             td, loss, mean_q = self.trainer.train_records(records, weights)
             if sleep_per_step:
@@ -152,7 +153,10 @@ class Learner:
                               f"non-finite loss ({loss}) at {self.samples} learner samples; "
                               f"last good checkpoint: {where}"))
                 return 3
-            put_with_stop(ch.priorities, (indices, td), ch.stop)
+            try:
+                batches.answer(indices, td)
+            except OSError:
+                link_up = False
             self.samples += len(records)
             samples_since += len(records)
             ch.counters.set_learner(self.samples, self.trainer.steps)
@@ -191,7 +195,7 @@ class Learner:
 def learner_main(cfg: Config, spec: QNetSpec, ch: LearnerChannels, checkpoint_dir: str,
                  resume_from: str | None, threads: int) -> None:
     """Process entry point (spawn)."""
-    out = (ch.priorities, ch.stats)
+    out = (ch.stats,)
     child_setup("d3q: learner", out_queues=out)
     _quiet_tensorflow()
     code = 1

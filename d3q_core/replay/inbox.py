@@ -20,6 +20,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Client, Connection, Listener, wait
 from typing import Any
@@ -80,16 +81,18 @@ class ExperienceInbox:
             self.lost += 1
         conn.close()
 
-    def receive(self, timeout: float = 0.0) -> bool:
-        """Read whatever has arrived on any connection (waiting up to `timeout` for
-        something); returns whether anything did."""
+    def receive(self, timeout: float = 0.0, also: Sequence[Any] = ()) -> bool:
+        """Read whatever has arrived on any connection, waiting up to `timeout` for
+        something to, or for one of `also` (other waitables, left unread) to become
+        ready; returns whether any simulator's message did."""
         while self._new:
             self._conns.append(self._new.popleft())
-        if not self._conns:
+        watched = [*self._conns, *also]
+        if not watched:
             if timeout > 0:
                 time.sleep(timeout)
             return False
-        ready = wait(self._conns, timeout)
+        ready = [c for c in wait(watched, timeout) if c not in also]
         for conn in ready:
             try:
                 while conn.poll():

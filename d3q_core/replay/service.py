@@ -1,5 +1,5 @@
-"""Replay process: owns the prioritized memory, ingests experience batches, serves prefetched
-sample batches to the learner and applies its priority updates, under the rate limiter."""
+"""Replay process: owns the prioritized memory, ingests experience batches, keeps sample
+batches in flight to the learner and applies its priority updates, under the rate limiter."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from d3q_core.config import Config
 from d3q_core.faults import fault
 from d3q_core.proc import Ticker, child_setup, flush_and_exit, send_nowait
 from d3q_core.replay.inbox import ExperienceInbox, InboxAddress
+from d3q_core.replay.link import BatchSender, SampleLink
 from d3q_core.replay.memory import ReplayMemory
 from d3q_core.replay.ratelimit import RateLimiter
 from d3q_core.transitions import transition_dtype
@@ -21,8 +22,7 @@ from d3q_core.transitions import transition_dtype
 @dataclass
 class ReplayChannels:
     experiences: InboxAddress  # in, one socket per simulator: (index, records, td | None)
-    samples: Any  # out: (records, indices, weights)
-    priorities: Any  # in: (indices, td errors)
+    link: SampleLink  # out: sample batches; in: their |TD| errors
     commands: Any  # in: ("snapshot", path)
     stats: Any  # out: messages
     stop: Any  # Event
@@ -71,12 +71,13 @@ class ReplayService:
 
     def run(self, ch: ReplayChannels) -> None:
         self.inbox = ExperienceInbox(ch.experiences)
+        sender = BatchSender(ch.link, self.memory.dtype, self.cfg.replay.prefetch)
         try:
-            self._loop(ch)
+            self._loop(ch, sender)
         finally:
             self.inbox.close()
 
-    def _loop(self, ch: ReplayChannels) -> None:
+    def _loop(self, ch: ReplayChannels, sender: BatchSender) -> None:
         inbox = self.inbox
         assert inbox is not None  # made by run()
         stats_tick = Ticker(0.5)
@@ -87,13 +88,11 @@ class ReplayService:
             batch = ch.sample_batch.value
             if self.limiter is None or (batch > 0 and self._limiter_batch != batch):
                 self._rebuild_limiter(batch)
+            if batch > 0 and sender.rows != batch:
+                sender.configure(batch)
             lim = self.limiter
             # 1. priority updates: cheap, and they make the next samples better
-            for _ in range(64):
-                try:
-                    idx, td = ch.priorities.get_nowait()
-                except queue.Empty:
-                    break
+            for idx, td in sender.answers():
                 self.memory.update_priorities(idx, td)
                 busy = True
             # 2. inserts, as far as the limiter allows; each returns its simulator a credit
@@ -112,12 +111,13 @@ class ReplayService:
                 busy = True
             if not ch.ready.is_set() and len(self.memory) >= self.cfg.replay.min_size:
                 ch.ready.set()
-            # 3. keep sample batches prefetched for the learner
+            # 3. keep up to replay.prefetch sample batches in flight to the learner
             if self.stop_serving_after is not None and served >= self.stop_serving_after:
                 batch = 0  # injected fault: the replay silently stops serving
-            while batch > 0 and not ch.samples.full() and lim.can_sample(batch):
+            while batch > 0 and sender.has_room() and lim.can_sample(batch):
                 s = self.memory.sample(batch, self.beta())
-                ch.samples.put_nowait((s.records, s.indices, s.weights))
+                if not sender.send(s.records, s.indices, s.weights):
+                    break  # the learner is gone; the orchestrator ends the run
                 lim.sample(batch)
                 self.sampled_total += batch
                 served += 1
@@ -130,11 +130,9 @@ class ReplayService:
                 self._send_stats(ch, (inserted - i0) / dt, (self.sampled_total - s0) / dt,
                                  inserted)
                 last = (now, inserted, self.sampled_total)
-            if not busy:  # block briefly on the likeliest next event instead of spinning
-                if inbox.pending() == 0:
-                    inbox.receive(timeout=0.002)
-                else:
-                    time.sleep(0.0005)
+            if not busy:  # sleep until the learner answers or a simulator sends, not spin:
+                # an answer frees room for a batch and, through the limiter, for inserts
+                inbox.receive(timeout=0.005, also=() if sender.broken else (sender.waitable,))
 
     def _commands(self, ch: ReplayChannels) -> None:
         try:
@@ -173,8 +171,7 @@ class ReplayService:
 def replay_main(cfg: Config, obs_dim: int, seed: int, ch: ReplayChannels,
                 restore: str | None = None) -> None:
     """Process entry point (spawn)."""
-    out = (ch.samples, ch.stats)
-    child_setup("d3q: replay", out_queues=out)
+    child_setup("d3q: replay", out_queues=(ch.stats,))
     code = 0
     try:
         ReplayService(cfg, obs_dim, seed, Path(restore) if restore else None).run(ch)
