@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 
+from d3q_core.learner.process import TF_ENVIRONMENT
 from d3q_core.proc import SINGLE_THREADED_BLAS
 
 CODE = """
-import os, time
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import time
 from d3q_core.config import build_config
 from d3q_core.learner.devices import configure_threads, make_strategy
 configure_threads({threads})
@@ -33,13 +33,13 @@ print(t.replicas, t.global_batch, n * t.steps_per_call / dt, n * t.call_batch / 
 
 
 def measure(devices: str, per_replica: int, threads: int, seconds: float) -> dict:
-    """One case in a fresh interpreter, with the BLAS settings the orchestrator gives the
-    learner process; raises RuntimeError with the child's last error line if it failed."""
+    """One case in a fresh interpreter, with the BLAS and TensorFlow settings the learner
+    process has; raises RuntimeError with the child's last error line if it failed."""
     code = CODE.format(devices=devices, per_replica=per_replica, threads=threads,
                        seconds=seconds)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, env={**dict.fromkeys(SINGLE_THREADED_BLAS, "1"),
-                                           **os.environ})
+                                           **TF_ENVIRONMENT, **os.environ})
     if out.returncode != 0:
         raise RuntimeError(" ".join(out.stderr.strip().splitlines()[-1:]))
     replicas, g, steps, samples = out.stdout.split()[-4:]

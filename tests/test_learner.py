@@ -16,7 +16,7 @@ tf = pytest.importorskip("tensorflow")
 
 from d3q_core.config import build_config  # noqa: E402
 from d3q_core.learner.devices import make_strategy  # noqa: E402
-from d3q_core.learner.model import ordered_variables  # noqa: E402
+from d3q_core.learner.model import get_flat, ordered_variables  # noqa: E402
 from d3q_core.learner.trainer import Trainer  # noqa: E402
 from d3q_core.qnet import NumpyQNet, QNetSpec, init_weights  # noqa: E402
 from tests.learner_worker import batch  # noqa: E402
@@ -88,6 +88,23 @@ def test_state_arrays_restore_training_exactly():
     td_b, loss_b, _ = b.train_step(*b_)
     assert loss_a == pytest.approx(loss_b, rel=1e-6)
     assert np.allclose(a.get_flat(), b.get_flat(), atol=1e-7)
+
+
+def test_published_weights_are_those_each_call_and_each_load_leave():
+    """get_flat hands out the weights the train call returned with its priorities: they must
+    be the model's after that call's steps, and a load must not leave an older call's."""
+    spec = QNetSpec(4, 2, (16,), True)
+    t = trainer(spec, "learner.hidden=16")
+    b_ = batch(t.call_batch)
+    for _ in range(3):
+        before = t.get_flat()
+        t.train_step(*b_)
+        after = t.get_flat()
+        assert not np.array_equal(before, after)
+        np.testing.assert_array_equal(after, get_flat(t.online, spec))
+    fresh = init_weights(spec, np.random.default_rng(5))
+    t.set_flat(fresh)
+    np.testing.assert_array_equal(t.get_flat(), fresh)
 
 
 def test_k_steps_in_one_call_equal_k_single_steps():

@@ -33,10 +33,14 @@ class LearnerChannels:
     sample_batch: Any  # Value('i'): tells the replay the global batch size
 
 
+# TensorFlow's settings in the learner process (and in the benches' isolated learner)
+TF_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
+                  "KERAS_BACKEND": "tensorflow"}
+
+
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    for key, value in TF_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
 
 
 class Learner:

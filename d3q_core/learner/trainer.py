@@ -58,8 +58,12 @@ class Trainer:
         step = tf.function(self._steps, input_signature=signature)
         self._step = step.get_concrete_function()
         # publishing reads every weight: one compiled concat instead of a read and a copy per
-        # variable (which took 16% of the pipeline learner's time, publishing every 8 steps)
+        # variable (which took 16% of the pipeline learner's time, publishing every 8 steps).
+        # The train call returns that concat too (~0.5% of the call), so publishing after a
+        # call makes no second call: a TF call is a hand-over to TF's thread and back, ~6% of
+        # the pipeline learner's time when it was one every other train call
         self._flat = tf.function(self._flat_online).get_concrete_function()
+        self._flat_after_call: tf.Tensor | None = None  # the online weights the last call left
 
     def _flat_online(self) -> tf.Tensor:
         return tf.concat([tf.reshape(tf.cast(v, tf.float32), [-1]) for v in self._online_vars],
@@ -139,7 +143,7 @@ class Trainer:
             loss_sum += loss
             q_sum += mean_q
         abs_td = tf.reshape(tf.transpose(tds.stack()), [-1])  # back to the rows' order
-        return abs_td, loss_sum / k, q_sum / k
+        return abs_td, loss_sum / k, q_sum / k, self._flat_online()
 
     def train_records(self, records: np.ndarray, weights: np.ndarray
                       ) -> tuple[np.ndarray, float, float]:
@@ -151,8 +155,8 @@ class Trainer:
             if self.steps % self.cfg.target_sync_every == 0:
                 taus[j] = self.cfg.target_tau
         packed = np.ascontiguousarray(records).view(np.float32).reshape(len(records), -1)
-        abs_td, loss, mean_q = self._step(tf.constant(packed), tf.constant(weights, tf.float32),
-                                          tf.constant(taus))
+        abs_td, loss, mean_q, self._flat_after_call = self._step(
+            tf.constant(packed), tf.constant(weights, tf.float32), tf.constant(taus))
         return abs_td.numpy(), float(loss), float(mean_q)
 
     def train_step(self, obs, action, reward, next_obs, discount, weights
@@ -166,12 +170,15 @@ class Trainer:
     # --- weights and state ----------------------------------------------------------------
 
     def get_flat(self) -> np.ndarray:
-        return self._flat().numpy()
+        """The online weights as one float32 vector (publishing, checkpoints)."""
+        flat = self._flat_after_call if self._flat_after_call is not None else self._flat()
+        return flat.numpy()
 
     def get_target_flat(self) -> np.ndarray:
         return get_flat(self.target, self.spec)
 
     def set_flat(self, online: np.ndarray, target: np.ndarray | None = None) -> None:
+        self._flat_after_call = None
         set_flat(self.online, self.spec, online)
         set_flat(self.target, self.spec, online if target is None else target)
 
