@@ -77,7 +77,6 @@ def simulator_vs_raw(seconds: float = 3.0) -> dict:
 def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
     """The bench process plays the simulators (feeding batches) and a learner that trains
     infinitely fast (it only returns priorities)."""
-    from d3q_core.proc import spawn_context
     from d3q_core.replay.inbox import ExperienceSender, InboxAddress
     from d3q_core.replay.link import BatchReceiver, SampleLink
     from d3q_core.replay.memory import ReplayMemory

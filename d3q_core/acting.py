@@ -62,9 +62,9 @@ class Policy:
     def __init__(self, qnet: NumpyQNet, k: int):
         spec = qnet.spec
         self.qnet, self.n_actions = qnet, spec.n_actions
-        # each layer's input with its ones column (the bias row of the next kernel)
-        self._x = [np.ones((k, w + 1), np.float32) for w in (spec.obs_dim, *spec.hidden)]
-        self._zeros = [np.zeros_like(x) for x in self._x]
+        # each layer's input with its ones column (the bias row of the next kernel), and
+        # zeros shaped like each hidden one (the ReLU's other operand)
+        self._x, self._zeros, _ = qnet.layer_buffers(k)
         self.q = np.zeros((k, spec.n_actions), np.float32)
         self.actions = np.zeros(k, np.int64)
         self._out_t = np.zeros((spec.n_actions, self._x[-1].shape[1]), np.float32)
@@ -85,7 +85,7 @@ class Policy:
             for i in range(2, len(x)):
                 np.matmul(x[i - 1], layers[i - 1], out=x[i][:, :-1])
                 if i < len(x) - 1:  # the output kernel applies the last ReLU itself
-                    np.maximum(x[i], self._zeros[i], out=x[i])
+                    np.maximum(x[i], self._zeros[i - 1], out=x[i])
         _output_and_act(x[-1], len(x) > 1, self._out_t, u, eps, self.q, self.actions)
         return self.actions
 

@@ -151,11 +151,6 @@ class NStepBuffer:
         if old is not None:
             self._out[: self._m], self._prio[: self._m], self._env[: self._m] = old
 
-    def reset(self) -> None:
-        self._count[:] = 0
-        self._m = self._held = self._taken = self._unpriced = 0
-        self.returns[:] = 0.0
-
     @property
     def ended_returns(self) -> np.ndarray:
         """Undiscounted returns of the episodes the last push ended, in copy order."""

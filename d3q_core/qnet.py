@@ -102,7 +102,7 @@ class NumpyQNet:
         self.layers = [np.vstack([kern, bias[None, :]]).astype(np.float32)
                        for kern, bias in layers]
 
-    def _new_buffers(self, rows: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    def layer_buffers(self, rows: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
         """Each layer's input with its ones column, zeros shaped like each hidden one (NumPy's
         maximum against a zeros array is vectorized, against a scalar ~3x slower here), and
         the output."""
@@ -118,7 +118,7 @@ class NumpyQNet:
         rows = obs.shape[0]
         bufs = self._buffers.get(rows) if reuse else None
         if bufs is None:
-            bufs = self._new_buffers(rows)
+            bufs = self.layer_buffers(rows)
             if reuse:
                 if len(self._buffers) >= 4:
                     self._buffers.clear()

@@ -22,13 +22,8 @@ def batch(g: int, seed: int = 0):
 
 def records_batch(trainer, seed: int = 0):
     """`batch` as the replay hands it to the learner: (transition records, weights)."""
-    import numpy as np
-
-    obs, action, reward, next_obs, discount, weights = batch(trainer.call_batch, seed)
-    records = np.empty(trainer.call_batch, trainer.record_dtype)
-    records["obs"], records["action"], records["reward"] = obs, action, reward
-    records["next_obs"], records["discount"] = next_obs, discount
-    return records, weights
+    *fields, weights = batch(trainer.call_batch, seed)
+    return trainer.records(*fields), weights
 
 
 def one_step(devices: str, per_replica: int, clip: float) -> dict:

@@ -159,13 +159,18 @@ class Trainer:
             tf.constant(packed), tf.constant(weights, tf.float32), tf.constant(taus))
         return abs_td.numpy(), float(loss), float(mean_q)
 
-    def train_step(self, obs, action, reward, next_obs, discount, weights
-                   ) -> tuple[np.ndarray, float, float]:
-        """`train_records` from separate field arrays (tests, benchmarks on synthetic data)."""
+    def records(self, obs, action, reward, next_obs, discount) -> np.ndarray:
+        """Transition records, as the replay hands them over, from separate field arrays."""
         records = np.empty(len(obs), self.record_dtype)
         records["obs"], records["action"], records["reward"] = obs, action, reward
         records["next_obs"], records["discount"] = next_obs, discount
-        return self.train_records(records, weights)
+        return records
+
+    def train_step(self, obs, action, reward, next_obs, discount, weights
+                   ) -> tuple[np.ndarray, float, float]:
+        """`train_records` from separate field arrays (tests, benchmarks on synthetic data)."""
+        return self.train_records(self.records(obs, action, reward, next_obs, discount),
+                                  weights)
 
     # --- weights and state ----------------------------------------------------------------
 
