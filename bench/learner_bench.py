@@ -7,16 +7,16 @@ import os
 import subprocess
 import sys
 
-from d3q_core.learner.process import TF_ENVIRONMENT
-from d3q_core.proc import SINGLE_THREADED_BLAS
+from d3q_core.backends.local.process import SINGLE_THREADED_BLAS
+from d3q_core.roles.learner import TF_ENVIRONMENT
 
 CODE = """
 import time
 from d3q_core.config import build_config
-from d3q_core.learner.devices import configure_threads, make_strategy
+from d3q_core.algo.devices import configure_threads, make_strategy
 configure_threads({threads})
-from d3q_core.learner.trainer import Trainer
-from d3q_core.qnet import QNetSpec
+from d3q_core.algo.trainer import Trainer
+from d3q_core.algo.qnet import QNetSpec
 from tests.learner_worker import records_batch
 cfg = build_config(None, ["learner.batch_size={per_replica}"])
 spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from d3q_core.replay.memory import ReplayMemory
-from d3q_core.transitions import transition_dtype
+from d3q_core.algo.memory import ReplayMemory
+from d3q_core.algo.transitions import transition_dtype
 
 CAPACITY = 2**20
 BATCHES = (256, 1024)

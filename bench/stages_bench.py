@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from bench import learner_bench
+from d3q_core.algo.qnet import QNetSpec, init_weights
+from d3q_core.algo.transitions import transition_dtype
+from d3q_core.backends.local.process import spawn_context
+from d3q_core.backends.local.shared import ParamStore, SharedCounters
 from d3q_core.config import build_config
 from d3q_core.envs import make_vector_env
-from d3q_core.params import ParamStore, SharedCounters
-from d3q_core.proc import spawn_context
-from d3q_core.qnet import QNetSpec, init_weights
-from d3q_core.simulator import Simulator, SimulatorChannels
-from d3q_core.transitions import transition_dtype
+from d3q_core.roles.ports import SimulatorPorts
+from d3q_core.roles.simulator import Simulator
 
 ENVS = 32
 
@@ -41,8 +42,8 @@ def _simulator_vs_raw(seconds: float) -> dict:
     cfg = build_config(None, [f"simulators.envs_per_simulator={ENVS}"])
     spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
     ctx = spawn_context()
-    ch = SimulatorChannels(None, None, ParamStore(ctx, spec.n_params), SharedCounters(ctx, 1),
-                           ctx.Event(), ctx.Event(), ctx.Event())  # no replay, no stats
+    ch = SimulatorPorts(None, ParamStore(ctx, spec.n_params), SharedCounters(ctx, 1), None,
+                        ctx.Event(), ctx.Event(), ctx.Event())  # no replay, no events
     ch.params.publish(init_weights(spec, np.random.default_rng(0)), 0, 0)
     ch.replay_ready.set()  # after warm-up
     sim = Simulator(cfg, spec, 0, 1, 0)
@@ -77,10 +78,12 @@ def simulator_vs_raw(seconds: float = 3.0) -> dict:
 def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
     """The bench process plays the simulators (feeding batches) and a learner that trains
     infinitely fast (it only returns priorities)."""
-    from d3q_core.replay.inbox import ExperienceSender, InboxAddress
-    from d3q_core.replay.link import BatchReceiver, SampleLink
-    from d3q_core.replay.memory import ReplayMemory
-    from d3q_core.replay.service import ReplayChannels, replay_main
+    from d3q_core.algo.memory import ReplayMemory
+    from d3q_core.backends.local.backend import LocalBackend
+    from d3q_core.backends.local.inbox import ExperienceSender
+    from d3q_core.backends.local.link import BatchReceiver
+    from d3q_core.roles.messages import Experience
+    from d3q_core.run.plan import RolePlan
 
     cfg = build_config(None, ["replay.samples_per_insert=1000", "replay.min_size=1000"])
     dtype = transition_dtype(4)
@@ -94,17 +97,17 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
         n += 1
     in_process = n / (time.perf_counter() - t0)
 
-    ctx = spawn_context()
-    link = SampleLink.new(ctx)
-    ch = ReplayChannels(InboxAddress.new(), link, ctx.Queue(4), ctx.Queue(1000), ctx.Event(),
-                        ctx.Event(), ctx.Value("i", batch))
-    p = ctx.Process(target=replay_main, args=(cfg, 4, 0, ch, None), daemon=True)
-    p.start()
+    # the replay role as a run starts it; this process is its simulator and its learner
+    spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
+    backend = LocalBackend(cfg, spec, 1)
+    backend.call_batch.value = batch
+    replay = backend.start(RolePlan(cfg, spec, 1.0, 1, Path(tempfile.gettempdir()), 1).replay())
+    link, stop = backend.sample_link, backend.flags.stop_all
     receiver = BatchReceiver(link, dtype, batch)
-    records = np.zeros(64, dtype)
-    sender = ExperienceSender(ch.experiences, 64, ch.stop)
+    records = Experience(0, np.zeros(64, dtype), None)
+    sender = ExperienceSender(backend.inbox_address, 64, stop)
     for _ in range(40):
-        sender.send((0, records, None))
+        sender.send(records)
     served, t0 = 0, None
     try:
         while True:
@@ -116,16 +119,17 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
             receiver.answer(got[1], rng.random(batch).astype(np.float32))
             served += 1
             if served % 32 == 0:
-                sender.send((0, records, None), wait=False)  # never block the consumer
+                sender.send(records, wait=False)  # never block the consumer
             if time.perf_counter() - t0 > seconds:
                 break
         across = served / (time.perf_counter() - t0)
     finally:
-        ch.stop.set()
-        p.join(5)
-        if p.is_alive():
-            p.terminate()
+        stop.set()
+        replay.join(5)
+        if replay.is_alive():
+            replay.terminate()
         link.close()
+        backend.close()
     return {"batch": batch, "in_process_batches_per_s": in_process,
             "service_batches_per_s": across, "ratio": across / in_process}
 

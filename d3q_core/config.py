@@ -58,6 +58,15 @@ class SimulatorsConfig:
 
 
 @dataclass
+class AlgorithmConfig:
+    """Read where transitions are made (the simulators: n-step returns, gamma^n discounts)
+    and sized (the replay's insert bound); the learner only sees their discounts."""
+
+    gamma: float = _f(0.99, min=0.0, max=1.0)  # discount per env step
+    n_step: int = _f(3, min=1, max=1000)  # Ape-X's n-step returns
+
+
+@dataclass
 class ReplayConfig:
     capacity: int = _f(100_000, min=1)  # CartPole needs far less; memory stays ~10 MB
     alpha: float = _f(0.6, min=0.0, max=1.0)  # PER paper's proportional variant
@@ -85,8 +94,6 @@ class LearnerConfig:
     learning_rate: float = _f(1e-3, gt=0.0)  # Adam; fast and stable with Huber + clipping
     adam_epsilon: float = _f(1e-7, gt=0.0)
     grad_clip_norm: float = _f(10.0, gt=0.0)  # global-norm clipping
-    gamma: float = _f(0.99, min=0.0, max=1.0)  # discount per env step
-    n_step: int = _f(3, min=1)  # Ape-X's n-step returns
     target_sync_every: int = _f(1, min=1)  # learner steps between target updates
     target_tau: float = _f(0.01, gt=0.0, max=1.0)  # 1.0: hard copy; below: Polyak averaging
     # train steps per compiled call: one call does k steps on k interleaved slices of one
@@ -136,6 +143,7 @@ class RunConfig:
 @dataclass
 class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     simulators: SimulatorsConfig = field(default_factory=SimulatorsConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
@@ -145,6 +153,26 @@ class Config:
 
 
 SECTIONS: dict[str, type] = {f.name: f.type for f in dataclasses.fields(Config)}
+
+# keys that moved to the section of the role that reads them: a one-line hint names the new one
+MOVED_KEYS = {"learner.gamma": "algorithm.gamma", "learner.n_step": "algorithm.n_step"}
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """A config.toml written before keys moved, with those keys where they are now (a run
+    directory's own settings are taken as they were meant; a user's file gets the hint)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for old, new in MOVED_KEYS.items():
+        (osec, okey), (nsec, nkey) = old.split("."), new.split(".")
+        if isinstance(out.get(osec), dict) and okey in out[osec]:
+            out.setdefault(nsec, {}).setdefault(nkey, out[osec].pop(okey))
+    return out
+
+
+def _unknown_key(full: str, known: typing.Iterable[str], where: str = "") -> ConfigError:
+    if full in MOVED_KEYS:
+        return ConfigError(f"{full!r}{where} is now {MOVED_KEYS[full]!r}")
+    return ConfigError(f"unknown key {full!r}{where}; known: {', '.join(known)}")
 _SECTION_TYPES = typing.get_type_hints(Config)
 
 
@@ -299,7 +327,7 @@ def apply_mapping(config: Config, data: dict[str, Any], source: str = "") -> Con
         for key, value in values.items():
             full = f"{sname}.{key}"
             if key not in types_:
-                raise ConfigError(f"unknown key {full!r}{where}; known: {', '.join(types_)}")
+                raise _unknown_key(full, types_, where)
             setattr(section, key, coerce(full, value, types_[key]))
     return config
 
@@ -333,7 +361,7 @@ def apply_override(config: Config, assignment: str) -> Config:
     section = getattr(config, sname)
     types_ = _field_types(type(section))
     if fname not in types_:
-        raise ConfigError(f"unknown key {key!r}; known: {', '.join(types_)}")
+        raise _unknown_key(key, types_)
     setattr(section, fname, parse_text(key, text, types_[fname]))
     return config
 

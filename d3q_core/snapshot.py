@@ -58,6 +58,8 @@ class ProcessStats:
 
 @dataclass(frozen=True)
 class ReplayStats:
+    """The replay's stats message and the Replay panel's data: one schema."""
+
     size: int = 0
     capacity: int = 0
     insert_rate: float = 0.0  # transitions/s
@@ -70,11 +72,13 @@ class ReplayStats:
     histogram: tuple[int, ...] = ()  # counts per log-spaced priority bin
     bin_edges: tuple[float, ...] = ()  # len(histogram) + 1 edges
     beta: float = 0.0
-    dropped: int = 0  # experience batches dropped under back-pressure
+    waiting_insert: bool = False  # a simulator's batch waits for the rate limiter
 
 
 @dataclass(frozen=True)
 class LearnerStats:
+    """The learner's stats message and the Learner figures of the faces: one schema."""
+
     samples: int = 0  # transitions processed (the x axis of every curve)
     steps: int = 0
     samples_per_s: float = 0.0

@@ -19,6 +19,7 @@ from textual.containers import Grid
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from d3q_core.run.control import RunControl
 from d3q_core.snapshot import PHASE_STARTING, Snapshot
 from d3q_tui.panels.devices import DevicesPanel
 from d3q_tui.panels.help import HelpScreen
@@ -31,23 +32,23 @@ from d3q_tui.panels.status import StatusBar
 RENDER_HZ = 4
 QUICK_DEATH_S = 5.0  # a preview that dies this soon never opened its window
 
-Factory = Callable[[Any], Any]
+Factory = Callable[[RunControl], Any]
 
 
-def default_preview_factory(orch: Any) -> Any:
+def default_preview_factory(orch: RunControl) -> Any:
     from d3q_tui.preview import PreviewProcess
 
     return PreviewProcess(orch.env_id, orch.spec, orch.params)
 
 
-def default_tensorboard_factory(orch: Any) -> Any:
+def default_tensorboard_factory(orch: RunControl) -> Any:
     from d3q_tui.tensorboard import TensorBoardProcess
 
     return TensorBoardProcess(orch.run_dir / "tb", log_path=orch.run_dir / "tensorboard.log")
 
 
 class D3QApp(App[int]):
-    """The dashboard. `orch` is an Orchestrator (or a fake with its API); the factories make
+    """The dashboard over a RunControl (the Orchestrator, or the tests' fake); the factories make
     the preview window and TensorBoard children, which the app starts, stops and outlives."""
 
     TITLE = "d3q"
@@ -81,7 +82,7 @@ class D3QApp(App[int]):
         Binding("ctrl+q", "quit_run", "quit", show=False, priority=True),
     ]
 
-    def __init__(self, orch: Any, preview_factory: Factory | None = None,
+    def __init__(self, orch: RunControl, preview_factory: Factory | None = None,
                  tensorboard_factory: Factory | None = None, exit_on_finish: bool = False,
                  start_run: bool = True):
         super().__init__()
@@ -120,7 +121,7 @@ class D3QApp(App[int]):
     def on_mount(self) -> None:
         self.query_one(StatusBar).snapshot = Snapshot(
             elapsed=0.0, phase=PHASE_STARTING, env_id=self.orch.env_id,
-            run_dir=str(self.orch.run_dir), goal=float(getattr(self.orch, "goal", 0.0)))
+            run_dir=str(self.orch.run_dir), goal=float(self.orch.goal))
         self.set_interval(1 / RENDER_HZ, self.render_latest)
         # composed on first use and kept: later `?` presses only switch screens
         self.install_screen(HelpScreen(), name="help")
@@ -257,10 +258,8 @@ class D3QApp(App[int]):
         if self.finished:
             self._leave()
         elif self.quitting:
-            abort = getattr(self.orch, "abort", None)
-            if abort is not None:
-                self.say("stopping at once: no final checkpoint", "warning")
-                abort()
+            self.say("stopping at once: no final checkpoint", "warning")
+            self.orch.abort()
         else:
             self.quitting = True
             self.query_one(StatusBar).note = "stopping…"
@@ -306,14 +305,14 @@ class D3QApp(App[int]):
         self.exit(self.exit_code, return_code=self.exit_code)
 
 
-def run_tui(orch: Any) -> int:
+def run_tui(orch: RunControl) -> int:
     """Run the dashboard until the user leaves; returns the run's exit code. SIGTERM (and a
     SIGINT from outside; Ctrl-C in the terminal is a key) stops the run gracefully and leaves
     once every process has exited."""
     import os
     import signal
 
-    from d3q_core.proc import CHILD_OUTPUT_ENV
+    from d3q_core.backends.local.process import CHILD_OUTPUT_ENV
 
     # Children write to a file: a stray warning on the terminal would tear the screen.
     os.environ[CHILD_OUTPUT_ENV] = str(orch.run_dir / "children.log")

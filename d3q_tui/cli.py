@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-EXIT_BAD_INPUT = 2
+from d3q_core.exitcodes import EXIT_BAD_INPUT
 
 
 class UsageError(Exception):
@@ -59,7 +59,7 @@ def _config_from_args(args: argparse.Namespace):
     if args.seed is not None:
         overrides.insert(0, f"run.seed={args.seed}")
     if args.resume:
-        from d3q_core.rundir import RunDir
+        from d3q_core.storage.rundir import RunDir
 
         rundir = RunDir.open_existing(Path(args.resume))
         if args.config or args.env or args.seed is not None:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             return _preview(argv[1:])
         args = build_parser().parse_args(argv)
         config = _config_from_args(args)
-        from d3q_core.orchestrator import Orchestrator
+        from d3q_core.run.orchestrator import Orchestrator
 
         orch = Orchestrator(config, run_dir=Path(args.run_dir) if args.run_dir else None,
                             resume=Path(args.resume) if args.resume else None,
@@ -123,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _is_input_error(exc: BaseException) -> bool:
-    from d3q_core.checkpoint import CheckpointError
     from d3q_core.config import ConfigError
     from d3q_core.envs import EnvError
-    from d3q_core.rundir import RunDirError
+    from d3q_core.storage.checkpoint import CheckpointError
+    from d3q_core.storage.rundir import RunDirError
 
     return isinstance(exc, (UsageError, ConfigError, EnvError, RunDirError, CheckpointError,
                             OSError))

@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from d3q_core.run.control import RunControl
 from d3q_core.snapshot import Snapshot
 
 
@@ -83,7 +84,7 @@ class HeadlessPrinter:
             self.console.print(status_line(s), highlight=False)
 
 
-def run_headless(orch: Any, console: Console | None = None) -> int:
+def run_headless(orch: RunControl, console: Console | None = None) -> int:
     """Run to the end; SIGINT/SIGTERM stop gracefully, a second SIGINT stops at once."""
     console = console or Console(highlight=False)
     interrupts = {"n": 0}

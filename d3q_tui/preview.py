@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from d3q_core.qnet import NumpyQNet, QNetSpec
+from d3q_core.algo.qnet import NumpyQNet, QNetSpec
 
 TILE = (360, 240)  # initial tile size; the window is resizable
 MAX_FPS = 60
@@ -63,7 +63,7 @@ class CheckpointSource:
         self.next_check = 0.0
 
     def poll(self) -> tuple[np.ndarray, dict] | None:
-        from d3q_core.checkpoint import CheckpointError, newest_checkpoint, read_policy
+        from d3q_core.storage.checkpoint import CheckpointError, newest_checkpoint, read_policy
 
         now = time.monotonic()
         if now < self.next_check:
@@ -221,7 +221,7 @@ def run_window(env_id: str, spec: QNetSpec | None, source: Any, grid: tuple[int,
 
 def _preview_process_main(env_id: str, spec: QNetSpec, params: Any, grid: tuple[int, int],
                           stop: Any) -> None:
-    from d3q_core.proc import child_setup
+    from d3q_core.backends.local.process import child_setup
 
     child_setup("d3q: preview")  # names it, ignores SIGINT, dies with its parent
     try:
@@ -243,7 +243,7 @@ class PreviewProcess:
     """The window as a child of the dashboard, fed from the live parameter store."""
 
     def __init__(self, env_id: str, spec: QNetSpec, params: Any, grid: tuple[int, int] = (2, 2)):
-        from d3q_core.proc import spawn_context
+        from d3q_core.backends.local.process import spawn_context
 
         self.ctx = spawn_context()
         self.stop_event = self.ctx.Event()
@@ -276,7 +276,7 @@ def preview_main(run_dir: Path, grid: tuple[int, int] = (2, 2), *,
                  max_frames: int | None = None, frame_callback: FrameCallback | None = None,
                  poll_s: float = 1.0) -> int:
     """`d3q-tui preview RUN_DIR`: play the run's newest checkpoint, reloading newer ones."""
-    from d3q_core.rundir import RunDir
+    from d3q_core.storage.rundir import RunDir
 
     rd = RunDir.open_existing(Path(run_dir))
     env_id = rd.read_config().env.id

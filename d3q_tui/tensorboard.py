@@ -3,8 +3,7 @@ the dashboard stops (and that dies with it: PR_SET_PDEATHSIG on Linux)."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
+import functools
 import importlib.util
 import signal
 import socket
@@ -12,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
+from d3q_core.backends.local.process import set_parent_death_signal
 
 
 def free_port() -> int:
@@ -22,9 +21,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+# runs in the child between fork and exec: only a prctl
+_die_with_parent = functools.partial(set_parent_death_signal, signal.SIGTERM)
 
 
 def tensorboard_command(logdir: Path, port: int) -> list[str]:

@@ -29,10 +29,10 @@ def records_batch(trainer, seed: int = 0):
 def one_step(devices: str, per_replica: int, clip: float) -> dict:
     import numpy as np
 
+    from d3q_core.algo.devices import make_strategy
+    from d3q_core.algo.qnet import QNetSpec, init_weights
+    from d3q_core.algo.trainer import Trainer
     from d3q_core.config import build_config
-    from d3q_core.learner.devices import make_strategy
-    from d3q_core.learner.trainer import Trainer
-    from d3q_core.qnet import QNetSpec, init_weights
 
     cfg = build_config(None, [f"learner.batch_size={per_replica}", "learner.hidden=32,32",
                               f"learner.grad_clip_norm={clip}", "learner.target_tau=1.0"])
@@ -51,7 +51,7 @@ if __name__ == "__main__":
     if mode == "step":
         print(json.dumps(one_step(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
     elif mode == "devices":
-        from d3q_core.learner.devices import DeviceError, make_strategy
+        from d3q_core.algo.devices import DeviceError, make_strategy
 
         try:
             make_strategy(sys.argv[2])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from d3q_core.acting import Policy
-from d3q_core.qnet import NumpyQNet, QNetSpec, init_weights
+from d3q_core.algo.acting import Policy
+from d3q_core.algo.qnet import NumpyQNet, QNetSpec, init_weights
 
 
 @pytest.mark.parametrize(("hidden", "dueling"), [((32, 16), True), ((16,), False), ((), True),

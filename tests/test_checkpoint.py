@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from d3q_core.atomic import DiskError
-from d3q_core.checkpoint import (
+from d3q_core.algo.qnet import QNetSpec, init_weights
+from d3q_core.storage.atomic import DiskError
+from d3q_core.storage.checkpoint import (
     FORMAT,
     CheckpointError,
     check_compatible,
@@ -28,7 +29,6 @@ from d3q_core.checkpoint import (
     read_policy,
     save_checkpoint,
 )
-from d3q_core.qnet import QNetSpec, init_weights
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = QNetSpec(4, 2, (64, 64), True)
@@ -247,7 +247,7 @@ def test_any_damage_is_refused_or_harmless(tmp_path_factory, data):
 KILL_WRITER = textwrap.dedent("""
     import sys
     import numpy as np
-    from d3q_core.checkpoint import save_checkpoint
+    from d3q_core.storage.checkpoint import save_checkpoint
     directory, samples = sys.argv[1], int(sys.argv[2])
     rng = np.random.default_rng(samples)
     big = rng.standard_normal(1_500_000).astype(np.float32)  # 6 MB: most time is in writes

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from d3q_core.replay.inbox import ExperienceInbox, ExperienceSender, InboxAddress
+from d3q_core.backends.local.inbox import ExperienceInbox, ExperienceSender, InboxAddress
 from tests.helpers import REPO
 
 
@@ -56,7 +56,7 @@ def test_messages_arrive_in_order_and_credits_hold_senders_back():
 HALF_A_MESSAGE = """
 import os, signal, struct, sys
 from multiprocessing.connection import Client
-from d3q_core.replay.inbox import InboxAddress
+from d3q_core.backends.local.inbox import InboxAddress
 where = InboxAddress(bytes.fromhex(sys.argv[1]).decode(), bytes.fromhex(sys.argv[2]))
 conn = Client(where.address, family="AF_UNIX", authkey=where.authkey)
 conn._send(struct.pack("!i", 1_000_000) + b"x" * 1000)  # a header for 1 MB, then 1 KB

@@ -14,11 +14,11 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = pytest.importorskip("tensorflow")
 
+from d3q_core.algo.devices import make_strategy  # noqa: E402
+from d3q_core.algo.model import get_flat, ordered_variables  # noqa: E402
+from d3q_core.algo.qnet import NumpyQNet, QNetSpec, init_weights  # noqa: E402
+from d3q_core.algo.trainer import Trainer  # noqa: E402
 from d3q_core.config import build_config  # noqa: E402
-from d3q_core.learner.devices import make_strategy  # noqa: E402
-from d3q_core.learner.model import get_flat, ordered_variables  # noqa: E402
-from d3q_core.learner.trainer import Trainer  # noqa: E402
-from d3q_core.qnet import NumpyQNet, QNetSpec, init_weights  # noqa: E402
 from tests.learner_worker import batch  # noqa: E402
 
 WORKER = [sys.executable, "-m", "tests.learner_worker"]

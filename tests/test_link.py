@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from d3q_core.proc import spawn_context
-from d3q_core.replay.inbox import ExperienceInbox, InboxAddress
-from d3q_core.replay.link import BatchReceiver, BatchSender, SampleLink
-from d3q_core.transitions import transition_dtype
+from d3q_core.algo.transitions import transition_dtype
+from d3q_core.backends.local.inbox import ExperienceInbox, InboxAddress
+from d3q_core.backends.local.link import BatchReceiver, BatchSender, SampleLink
+from d3q_core.backends.local.process import spawn_context
 
 DTYPE = transition_dtype(4)
 
@@ -119,7 +119,8 @@ def test_the_replay_wakes_on_an_answer_while_it_waits_for_simulators(link):
     try:
         link.answers_out.send_bytes(b"x" * 12)
         t0 = time.monotonic()
-        assert inbox.receive(timeout=5.0, also=(link.answers_in,)) is False  # not a message
+        wake = BatchSender(link, DTYPE, 1)
+        assert inbox.receive(timeout=5.0, wake=wake) is False  # not a message
         assert time.monotonic() - t0 < 1.0
         assert link.answers_in.poll()  # left unread for the sender
     finally:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from d3q_core.replay.memory import MemoryStats, ReplayMemory, SampleBatch
-from d3q_core.transitions import transition_dtype
+from d3q_core.algo.memory import MemoryStats, ReplayMemory, SampleBatch
+from d3q_core.algo.transitions import transition_dtype
 
 DT = transition_dtype(4)
 

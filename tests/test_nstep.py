@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from d3q_core.nstep import NStepBuffer
-from d3q_core.transitions import transition_dtype
+from d3q_core.algo.nstep import NStepBuffer
+from d3q_core.algo.transitions import transition_dtype
 
 F, T = np.array([False]), np.array([True])
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from d3q_core.params import ParamStore, SharedCounters
-from d3q_core.proc import spawn_context
-from d3q_core.qnet import NumpyQNet, QNetSpec, init_weights, unflatten
+from d3q_core.algo.qnet import NumpyQNet, QNetSpec, init_weights, unflatten
+from d3q_core.backends.local.process import spawn_context
+from d3q_core.backends.local.shared import ParamStore, SharedCounters
 
 
 def _reader(store: ParamStore, out) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from d3q_core.replay.ratelimit import RateLimiter
+from d3q_core.algo.ratelimit import RateLimiter
 
 
 def simulate(spi, insert_batch, sample_batch, insert_bias, steps=20000, seed=0):

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from d3q_core import rundir as rundir_mod
-from d3q_core.atomic import DiskError, atomic_path, write_bytes_atomic, write_text_atomic
 from d3q_core.config import Config, ConfigError, build_config, to_dict
-from d3q_core.rundir import RunDir, RunDirError, TensorBoardLog
+from d3q_core.storage import rundir as rundir_mod
+from d3q_core.storage.atomic import DiskError, atomic_path, write_bytes_atomic, write_text_atomic
+from d3q_core.storage.rundir import RunDir, RunDirError
+from d3q_core.storage.tensorboard import TensorBoardLog
 
 REPO = Path(__file__).resolve().parents[1]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -72,7 +73,7 @@ def test_a_real_file_size_limit(tmp_path):
     """RLIMIT_FSIZE stands in for a full disk: the write fails with EFBIG in a child."""
     script = textwrap.dedent(f"""
         import resource, sys
-        from d3q_core.atomic import DiskError, write_bytes_atomic
+        from d3q_core.storage.atomic import DiskError, write_bytes_atomic
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
         try:
             write_bytes_atomic({str(tmp_path / 'big.bin')!r}, b"x" * 100_000)
@@ -267,7 +268,8 @@ def test_disabled_tensorboard_writes_nothing(tmp_path):
 def test_no_tensorflow_in_the_writing_process(tmp_path):
     script = textwrap.dedent(f"""
         import sys
-        from d3q_core.rundir import RunDir, TensorBoardLog
+        from d3q_core.storage.rundir import RunDir
+        from d3q_core.storage.tensorboard import TensorBoardLog
         rd = RunDir.create({str(tmp_path)!r}, "CartPole-v1")
         tb = TensorBoardLog(rd.tb)
         tb.scalar("a", 1.0, 1)

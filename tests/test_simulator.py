@@ -5,17 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from d3q_core.algo.exploration import ape_x_epsilons, simulator_epsilons
+from d3q_core.algo.qnet import NumpyQNet, QNetSpec, init_weights
+from d3q_core.backends.local.process import spawn_context
+from d3q_core.backends.local.shared import ParamStore, SharedCounters
 from d3q_core.config import build_config
-from d3q_core.params import ParamStore, SharedCounters
-from d3q_core.proc import spawn_context
-from d3q_core.qnet import NumpyQNet, QNetSpec, init_weights
-from d3q_core.simulator import (
-    Simulator,
-    SimulatorChannels,
-    ape_x_epsilons,
-    simulator_epsilons,
-    td_errors,
-)
+from d3q_core.roles.ports import SimulatorPorts
+from d3q_core.roles.simulator import Simulator, td_errors
 
 
 def test_ape_x_epsilon_schedule():
@@ -38,7 +34,7 @@ def test_per_env_spreads_over_all_copies_and_per_simulator_is_flat():
 def test_td_errors_match_a_hand_computation():
     spec = QNetSpec(4, 2, (8,), dueling=False)
     net = NumpyQNet(spec, init_weights(spec, np.random.default_rng(0)))
-    from d3q_core.transitions import transition_dtype
+    from d3q_core.algo.transitions import transition_dtype
 
     rec = np.zeros(3, transition_dtype(4))
     rng = np.random.default_rng(1)
@@ -49,14 +45,14 @@ def test_td_errors_match_a_hand_computation():
     assert np.allclose(td_errors(net, rec), expect, atol=1e-5)
 
 
-def channels(spec: QNetSpec) -> SimulatorChannels:
-    """Parameters, counters and controls; no replay or stats (iterate does not send)."""
+def channels(spec: QNetSpec) -> SimulatorPorts:
+    """Parameters, counters and controls; no replay or events (iterate does not send)."""
     ctx = spawn_context()
-    return SimulatorChannels(None, None, ParamStore(ctx, spec.n_params), SharedCounters(ctx, 1),
-                             ctx.Event(), ctx.Event(), ctx.Event())
+    return SimulatorPorts(None, ParamStore(ctx, spec.n_params), SharedCounters(ctx, 1), None,
+                          ctx.Event(), ctx.Event(), ctx.Event())
 
 
-def run_batches(sim: Simulator, ch: SimulatorChannels, steps: int) -> list:
+def run_batches(sim: Simulator, ch: SimulatorPorts, steps: int) -> list:
     return [out for out in (sim.iterate(ch) for _ in range(steps)) if out[0] is not None]
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from d3q_core.replay.sumtree import SumTree
+from d3q_core.algo.sumtree import SumTree
 
 TINY = float(np.finfo(np.float64).smallest_subnormal)
 

@@ -129,8 +129,8 @@ class ReplayPanel(Panel):
         prio.append(num(r.mean_priority, ".3g"), style="#c04fb0")
         prio.append("  β ", style="dim")
         prio.append(num(r.beta, ".2f"), style="yellow")
-        if r.dropped:
-            prio.append(f"  dropped {si(r.dropped)}", style="bold red")
+        if r.waiting_insert:  # the rate limiter holds the simulators back for the learner
+            prio.append("  inserts held", style="yellow")
         height = self.content_size.height - 4 if self.content_size.height else 8
         return Group(head, rates, prio, *histogram_rows(r.histogram, r.bin_edges,
                                                         max(1, height), width))

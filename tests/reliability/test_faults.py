@@ -123,7 +123,7 @@ def test_dead_replay_or_learner_ends_the_run(tmp_path, title, report):
     assert result["stop_reason"] == "error"
     assert title.split(": ")[1] in result["error"] and "exited unexpectedly" in result["error"]
     assert "\n" not in result["error"]
-    from d3q_core.checkpoint import newest_checkpoint
+    from d3q_core.storage.checkpoint import newest_checkpoint
 
     assert newest_checkpoint(run_dir) is not None  # the last good checkpoint is intact
     assert w.survivors() == []
@@ -149,7 +149,7 @@ def test_children_exit_when_the_orchestrator_is_killed(tmp_path, report):
 def test_workers_yield_the_cores_and_the_evaluator_most(tmp_path):
     """Keys stay quick because workers run at a lower priority than the face; the evaluator,
     which only lags when it yields, runs lower still so the pacing stages get the cores."""
-    from d3q_core.proc import EVALUATOR_NICENESS, WORKER_NICENESS
+    from d3q_core.backends.local.process import EVALUATOR_NICENESS, WORKER_NICENESS
 
     w, run_dir = long_run(tmp_path)
     wait_for(lambda: started(run_dir), 90, w, "learner ready")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from d3q_core import snapshot as snap
-from d3q_core.qnet import QNetSpec
+from d3q_core.algo.qnet import QNetSpec
 from d3q_core.snapshot import (
     DeviceStats,
     EvalPoint,

@@ -32,7 +32,7 @@ async def save_recorded(path: Path, size: tuple[int, int], gpus: bool = False) -
 async def save_live(path: Path, seconds: float, overrides: list[str]) -> int:
     """A real run (the learner in its own process, as always) pictured mid-run."""
     from d3q_core.config import build_config
-    from d3q_core.orchestrator import Orchestrator
+    from d3q_core.run.orchestrator import Orchestrator
     from d3q_tui.app import D3QApp
 
     with tempfile.TemporaryDirectory(prefix="d3q-shot-") as tmp:

@@ -249,7 +249,7 @@ async def test_only_the_newest_snapshot_is_rendered():
 @pytest.mark.parametrize(("modules", "banned"), [
     ("d3q_tui.app, d3q_tui.preview, d3q_tui.tensorboard",
      ("tensorflow", "keras", "pygame", "gymnasium", "tensorboard")),  # heavy ones load lazily
-    ("d3q_tui.app, d3q_core.orchestrator", ("tensorflow", "keras")),
+    ("d3q_tui.app, d3q_core.run.orchestrator", ("tensorflow", "keras")),
 ])
 def test_the_ui_never_imports_tensorflow(modules, banned):
     code = (f"import sys, {modules}\n"

@@ -14,12 +14,12 @@ import numpy as np
 import psutil
 import pytest
 
-from d3q_core.checkpoint import save_checkpoint
+from d3q_core.algo.qnet import QNetSpec, init_weights
+from d3q_core.backends.local.process import spawn_context
+from d3q_core.backends.local.shared import ParamStore
 from d3q_core.config import Config
-from d3q_core.params import ParamStore
-from d3q_core.proc import spawn_context
-from d3q_core.qnet import QNetSpec, init_weights
-from d3q_core.rundir import RunDir
+from d3q_core.storage.checkpoint import save_checkpoint
+from d3q_core.storage.rundir import RunDir
 from d3q_tui.preview import PreviewProcess, StoreSource, preview_main, run_window
 
 SPEC = QNetSpec(4, 2, (16,), True)
@@ -132,9 +132,9 @@ def test_preview_process_starts_names_itself_and_stops():
 def test_preview_dies_with_its_parent(tmp_path):
     script = textwrap.dedent("""
         import os, sys, time
-        from d3q_core.params import ParamStore
-        from d3q_core.proc import spawn_context
-        from d3q_core.qnet import QNetSpec
+        from d3q_core.backends.local.shared import ParamStore
+        from d3q_core.backends.local.process import spawn_context
+        from d3q_core.algo.qnet import QNetSpec
         from d3q_tui.preview import PreviewProcess
 
         if __name__ == "__main__":

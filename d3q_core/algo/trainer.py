@@ -17,10 +17,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from d3q_core.algo.model import build_q_model, get_flat, ordered_variables, set_flat
+from d3q_core.algo.qnet import QNetSpec
+from d3q_core.algo.transitions import transition_dtype
 from d3q_core.config import LearnerConfig
-from d3q_core.learner.model import build_q_model, get_flat, ordered_variables, set_flat
-from d3q_core.qnet import QNetSpec
-from d3q_core.transitions import transition_dtype
 
 
 class Trainer:

@@ -1,5 +1,5 @@
-"""What every d3q child process does first: name itself, leave Ctrl-C to the orchestrator,
-and die with its parent so that no process is ever orphaned."""
+"""What every process the local backend starts does first: name itself, leave Ctrl-C to the
+orchestrator, and die with its parent so that no process is ever orphaned."""
 
 from __future__ import annotations
 
@@ -41,11 +41,15 @@ def set_title(title: str) -> None:
         pass
 
 
-def _die_with_parent() -> None:
-    # Linux: the kernel delivers SIGKILL when the parent thread exits.
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    """Linux: the kernel sends `sig` when the parent thread exits. Only a prctl, so it is also
+    safe between fork and exec (a subprocess's preexec_fn)."""
     with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def _die_with_parent() -> None:
+    set_parent_death_signal(signal.SIGKILL)
     # Portable fallback (and the case where the parent died before prctl ran).
     parent = mp.parent_process()
     if parent is None:
@@ -114,29 +118,3 @@ def flush_and_exit(code: int, out_queues: Iterable[Any] = (), timeout: float = 2
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(code)
-
-
-def send_nowait(q: Any, item: Any) -> bool:
-    """Stats and logs are best-effort: a full queue drops the message instead of blocking."""
-    import queue
-
-    try:
-        q.put_nowait(item)
-        return True
-    except queue.Full:
-        return False
-
-
-class Ticker:
-    """Fires at most every `period` seconds; keeps periodic work out of hot loops cheaply."""
-
-    def __init__(self, period: float):
-        self.period = period
-        self.last = time.monotonic()
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now - self.last >= self.period:
-            self.last = now
-            return True
-        return False

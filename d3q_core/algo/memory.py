@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from d3q_core.atomic import atomic_path
-from d3q_core.replay.sumtree import SumTree
+from d3q_core.algo.sumtree import SumTree
+from d3q_core.storage.atomic import atomic_path
 
 SNAPSHOT_VERSION = 1
 _STATS_CHUNK = 1 << 15

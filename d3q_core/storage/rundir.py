@@ -1,6 +1,7 @@
 """The run directory `runs/<time>-<env>/`: config.toml, checkpoints/, TensorBoard events in
-tb/, result.json and log.txt. Everything but the log is written atomically, so a crash or a
-full disk never leaves a half-written config or result behind."""
+tb/ (d3q_core.storage.tensorboard), result.json and log.txt. Everything but the log is
+written atomically, so a crash or a full disk never leaves a half-written config or result
+behind."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from d3q_core.atomic import write_text_atomic
-from d3q_core.config import Config, ConfigError, from_dict, load_toml, to_toml
+from d3q_core.config import Config, ConfigError, from_dict, load_toml, migrate, to_toml
+from d3q_core.storage.atomic import write_text_atomic
 
 
 class RunDirError(ValueError):
     """The run directory cannot be created, written or read; one line naming the path."""
 
 
-def _reason(exc: OSError) -> str:
+def reason_of(exc: OSError) -> str:
     text = exc.strerror or str(exc) or exc.__class__.__name__
     return text[:1].lower() + text[1:]
 
@@ -87,7 +88,7 @@ class RunDir:
             probe.unlink()
         except OSError as exc:
             raise RunDirError(f"{path}: cannot create run directory "
-                              f"(not writable: {_reason(exc)})") from None
+                              f"(not writable: {reason_of(exc)})") from None
         return rd
 
     @staticmethod
@@ -101,7 +102,7 @@ class RunDir:
                               f"({path} exists and is not a directory)") from None
         except OSError as exc:
             raise RunDirError(f"{what or path}: cannot create run directory "
-                              f"({_reason(exc)})") from None
+                              f"({reason_of(exc)})") from None
 
     @classmethod
     def open_existing(cls, path: Path) -> RunDir:
@@ -121,7 +122,7 @@ class RunDir:
     def read_config(self) -> Config:
         """The run's resolved Config; a ConfigError names config.toml."""
         try:
-            return from_dict(load_toml(self.config_path))
+            return from_dict(migrate(load_toml(self.config_path)))
         except ConfigError as exc:
             text = str(exc)
             if str(self.config_path) in text:
@@ -153,58 +154,3 @@ class RunDir:
                 f.write(line.rstrip("\n") + "\n")
         except OSError:
             pass
-
-
-class TensorBoardLog:
-    """Scalars against learner samples, written with tensorboardX so the orchestrator's
-    process never imports TensorFlow. A write failure disables it (see `error`) rather than
-    ending the run: the curves are a convenience, the checkpoints are not."""
-
-    def __init__(self, directory: Path, enabled: bool = True, flush_secs: float = 5.0):
-        self.writer: Any = None
-        self.error: str | None = None
-        if enabled:
-            try:
-                from tensorboardX import SummaryWriter
-
-                self.writer = SummaryWriter(logdir=str(directory), flush_secs=flush_secs)
-            except OSError as exc:
-                self.error = f"{directory}: {_reason(exc)}"
-
-    @property
-    def enabled(self) -> bool:
-        return self.writer is not None
-
-    def _guard(self, action: Any, *args: Any, **kwargs: Any) -> None:
-        if self.writer is None:
-            return
-        try:
-            action(*args, **kwargs)
-        except OSError as exc:
-            self.error = f"TensorBoard events: {_reason(exc)}"
-            writer, self.writer = self.writer, None
-            try:
-                writer.close()
-            except Exception:
-                pass
-
-    def scalar(self, tag: str, value: float, step: int) -> None:
-        """Non-finite values are skipped (a NaN loss before the first step, say)."""
-        if self.writer is not None and math.isfinite(value):
-            self._guard(self.writer.add_scalar, tag, float(value), global_step=int(step))
-
-    def text(self, tag: str, text: str, step: int = 0) -> None:
-        if self.writer is not None:
-            self._guard(self.writer.add_text, tag, text, global_step=int(step))
-
-    def flush(self) -> None:
-        """Ask the writer to flush. tensorboardX writes from its own thread, so events reach
-        the file within `flush_secs` of being added, not necessarily before this returns;
-        `close` does write everything."""
-        if self.writer is not None:
-            self._guard(self.writer.flush)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self._guard(self.writer.close)
-            self.writer = None

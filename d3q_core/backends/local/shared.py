@@ -1,4 +1,5 @@
-"""Versioned parameter broadcast from the learner to simulators, evaluator and preview.
+"""Shared memory for the local backend: the versioned parameter broadcast from the learner to
+simulators, evaluator and preview, and the run's monotonic counters.
 
 One writer (the learner) and many readers share a block of memory guarded by a sequence
 counter (a seqlock): the writer makes the counter odd, copies, then makes it even; a reader
@@ -9,20 +10,13 @@ mid-copy cannot leave a lock held.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 
 import numpy as np
 
+from d3q_core.roles.messages import ParamMeta
+
 _HEADER = 8  # int64 slots: seq, version, learner_samples, env_steps, publish_ns, spare...
-
-
-@dataclass(frozen=True)
-class ParamMeta:
-    version: int
-    learner_samples: int
-    env_steps: int
-    publish_ns: int  # time.monotonic_ns() at publication, for broadcast latency
 
 
 class ParamStore:

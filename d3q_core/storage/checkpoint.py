@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from d3q_core.atomic import TEMP_SUFFIX, DiskError, atomic_path, disk_error, temp_owner
-from d3q_core.qnet import QNetSpec
+from d3q_core.algo.qnet import QNetSpec
+from d3q_core.storage.atomic import TEMP_SUFFIX, DiskError, atomic_path, disk_error, temp_owner
 
 FORMAT = "d3q-checkpoint/1"
 META_KEY = "__meta__"

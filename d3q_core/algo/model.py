@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from d3q_core.qnet import QNetSpec
+from d3q_core.algo.qnet import QNetSpec
 
 
 def build_q_model(spec: QNetSpec, name: str = "q") -> keras.Model:
@@ -43,7 +43,7 @@ def get_flat(model: keras.Model, spec: QNetSpec) -> np.ndarray:
 
 
 def set_flat(model: keras.Model, spec: QNetSpec, flat: np.ndarray) -> None:
-    from d3q_core.qnet import unflatten
+    from d3q_core.algo.qnet import unflatten
 
     for var, value in zip(ordered_variables(model, spec), unflatten(spec, flat), strict=True):
         var.assign(value)

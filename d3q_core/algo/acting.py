@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from d3q_core.qnet import NumpyQNet
+from d3q_core.algo.qnet import NumpyQNet
 
 
 @numba.njit(cache=True, nogil=True)

@@ -81,10 +81,11 @@ class ExperienceInbox:
             self.lost += 1
         conn.close()
 
-    def receive(self, timeout: float = 0.0, also: Sequence[Any] = ()) -> bool:
+    def receive(self, timeout: float = 0.0, wake: Any = None) -> bool:
         """Read whatever has arrived on any connection, waiting up to `timeout` for
-        something to, or for one of `also` (other waitables, left unread) to become
-        ready; returns whether any simulator's message did."""
+        something to, or for `wake` (a port with a `waitable`, left unread: the learner's
+        answers) to become ready; returns whether any simulator's message did."""
+        also: Sequence[Any] = () if wake is None else (wake.waitable,)
         while self._new:
             self._conns.append(self._new.popleft())
         watched = [*self._conns, *also]

@@ -1,0 +1,18 @@
+"""Backends: where a role runs and what its ports are made of."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from d3q_core.algo.qnet import QNetSpec
+    from d3q_core.config import Config
+    from d3q_core.run.backend import Backend
+
+
+def make_backend(config: Config, spec: QNetSpec, n_simulators: int,
+                 paused: bool = False) -> Backend:
+    """The backend a run's settings ask for (today: the local one)."""
+    from d3q_core.backends.local.backend import LocalBackend
+
+    return LocalBackend(config, spec, n_simulators, paused=paused)

@@ -1,0 +1,3 @@
+"""The local backend: every role a spawned process on this machine; ports made of
+authenticated Unix sockets, raw-byte pipes, a seqlock in shared memory and multiprocessing
+queues and events."""

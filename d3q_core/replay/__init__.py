@@ -1,1 +1,0 @@
-"""Prioritized replay: the sum tree, the memory and its service process."""

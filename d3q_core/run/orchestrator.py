@@ -1,0 +1,451 @@
+"""The orchestrator: one run, composed of a backend (where the roles run), a role plan (how
+each is built), a supervisor (which deaths are restarted), the stop rules, the ordered
+shutdown and the result. It folds the roles' messages into RunState and emits Snapshots.
+
+It runs in the face's process (the TUI runs `run()` in a worker thread, headless in the main
+thread), implements RunControl for the faces, and never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from d3q_core import snapshot as snap
+from d3q_core.algo.qnet import QNetSpec
+from d3q_core.backends import make_backend
+from d3q_core.config import Config, to_toml
+from d3q_core.envs import EnvError, inspect_env
+from d3q_core.roles import messages as m
+from d3q_core.run.backend import Backend
+from d3q_core.run.cores import learner_threads, simulator_count
+from d3q_core.run.plan import RolePlan
+from d3q_core.run.result import RunResult, save_best, write_result
+from d3q_core.run.runstate import RunState
+from d3q_core.run.shutdown import stop_roles
+from d3q_core.run.stoprules import GOAL_WAIT_SECONDS, RunView, StallWatch, stop_reason
+from d3q_core.run.supervision import Supervisor
+from d3q_core.snapshot import EvalPoint, ProcessStats, Snapshot
+from d3q_core.storage.atomic import write_text_atomic
+from d3q_core.storage.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    newest_checkpoint,
+)
+from d3q_core.storage.rundir import RunDir
+from d3q_core.storage.tensorboard import TensorBoardLog
+
+
+class Orchestrator:
+    def __init__(self, config: Config, run_dir: Path | None = None, resume: Path | None = None,
+                 started_at: float | None = None,
+                 backend_factory: Callable[..., Backend] = make_backend):
+        self.config = config
+        info = inspect_env(config.env.id)
+        goal = config.stop.goal if config.stop.goal is not None else info.reward_threshold
+        if goal is None:
+            raise EnvError(f"stop.goal: {config.env.id!r} has no reward_threshold; set stop.goal")
+        self.goal = float(goal)
+        self.env_id = config.env.id
+        self.spec = QNetSpec(info.obs_dim, info.n_actions, tuple(config.learner.hidden),
+                             config.learner.dueling)
+        self.resume_checkpoint: Path | None = None
+        self.resume_meta: dict = {}
+        if resume is not None:
+            self.rundir = RunDir.open_existing(resume)
+            self._load_resume_point()
+        else:
+            self.rundir = RunDir.create(Path(config.run.root), self.env_id, run_dir)
+        self.rundir.write_config(config)
+        self.run_dir = self.rundir.path
+        self.replay_snapshot_path = self.rundir.checkpoints / "replay.npz"
+        self.n_simulators = simulator_count(config)
+        self.threads = learner_threads(config, self.n_simulators)
+        self.backend = backend_factory(config, self.spec, self.n_simulators)
+        self.flags, self.counters = self.backend.flags, self.backend.counters
+        self.params = self.backend.params
+        restore = None
+        if config.replay.snapshot and self.resume_checkpoint and \
+                self.replay_snapshot_path.is_file():
+            restore = self.replay_snapshot_path
+        self.plan = RolePlan(config, self.spec, self.goal, self.n_simulators,
+                             self.rundir.checkpoints, self.threads, self.resume_checkpoint,
+                             restore)
+        self.state = RunState(self.env_id, str(self.run_dir), self.goal,
+                              started_at if started_at is not None else time.time(),
+                              log_sink=self.rundir.append_log)
+        self.roles = Supervisor(self.backend, config.stop, self.plan.restart, self.log)
+        self.stall = StallWatch(config.stop, self.log)
+        if self.resume_checkpoint is not None:
+            meta = self.resume_meta
+            self.counters.restore(int(meta.get("env_steps", 0)), int(meta["learner_samples"]),
+                                  int(meta.get("learner_steps", 0)))
+            self.state.evals = [EvalPoint(**e) for e in self._read_run_state().get("evals", [])]
+        self._checkpoint_samples = int(self.resume_meta.get("learner_samples", 0))
+        self._replay_saved = threading.Event()
+        self._stop_request: str | None = None
+        self._abort = False
+        self._fatal: str | None = None
+        self._checkpoint_request = threading.Event()
+        self._attached: dict[str, int] = {}
+        self._tb: TensorBoardLog | None = None
+        self._env_rate, self._rate = 0.0, (time.monotonic(), 0)
+        self.tensorboard_url: str | None = None
+        self.timeline: dict[str, float] = {}  # seconds from command start to each milestone
+        self.peak_memory = 0
+
+    # --- resume ------------------------------------------------------------------------------
+
+    def _load_resume_point(self) -> None:
+        ckpt = newest_checkpoint(self.rundir.path)
+        if ckpt is None:
+            raise CheckpointError(f"{self.rundir.checkpoints}: no loadable checkpoint to resume")
+        _, meta = load_checkpoint(ckpt)
+        check_compatible(meta, self.env_id, self.spec, path=ckpt)
+        self.resume_checkpoint, self.resume_meta = ckpt, meta
+
+    def _read_run_state(self) -> dict:
+        try:
+            return json.loads((self.rundir.path / "run_state.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_run_state(self) -> None:
+        """What the learner's checkpoint does not know: the evaluation history, up to the
+        checkpoint's learner samples, so a resumed run's history has no evaluations of
+        parameters it never had. Written at each checkpoint and once more at shutdown,
+        since an evaluation can finish after the final checkpoint."""
+        evals = [e.__dict__ for e in self.state.evals
+                 if e.learner_samples <= self._checkpoint_samples]
+        state = {"evals": evals,
+                 "env_steps": self.counters.env_steps,
+                 "checkpoint": self.state.last_checkpoint}
+        try:
+            write_text_atomic(self.rundir.path / "run_state.json", json.dumps(state))
+        except OSError as exc:
+            self.log(f"cannot write run_state.json: {exc}", "error")
+
+    # --- RunControl: thread-safe controls for the faces ----------------------------------------
+
+    def request_stop(self, reason: str = "quit") -> None:
+        if self._stop_request is None:
+            self._stop_request = reason
+
+    def abort(self) -> None:
+        self._abort = True
+        self.request_stop("interrupted")
+        self.flags.stop_sims.set()
+        self.flags.stop_all.set()
+
+    def request_checkpoint(self) -> None:
+        self._checkpoint_request.set()
+
+    def set_paused(self, paused: bool) -> None:
+        (self.flags.pause.set if paused else self.flags.pause.clear)()
+        self.log("paused" if paused else "resumed")
+
+    @property
+    def paused(self) -> bool:
+        return self.flags.pause.is_set()
+
+    def log(self, text: str, level: str = "info") -> None:
+        self.state.log(text, level)
+
+    def attach(self, role: str, pid: int) -> None:
+        self._attached[role] = pid
+
+    def detach(self, role: str) -> None:
+        self._attached.pop(role, None)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def _start_roles(self) -> None:
+        cfg, plan = self.config, self.plan
+        self.roles.start(plan.learner())
+        if plan.replay_restore is not None:
+            self.log(f"restoring the replay memory from {plan.replay_restore}")
+        self.roles.start(plan.replay())
+        for i in range(self.n_simulators):
+            self.roles.start(plan.simulator(i))
+        self.roles.start(plan.evaluator(self.counters.learner_samples))
+        if self.resume_checkpoint is not None:
+            self.log(f"resumed from {self.resume_checkpoint} at "
+                     f"{self.counters.learner_samples:,} learner samples")
+        lo, hi = plan.epsilon_range()
+        self.log(f"{self.env_id}: goal {self.goal:g}; {self.n_simulators} simulator(s) x "
+                 f"{cfg.simulators.envs_per_simulator} envs, epsilon {lo:.3f}..{hi:.2f}, "
+                 f"learner on {cfg.learner.devices} ({self.threads} thread(s)); "
+                 f"run dir {self.run_dir}")
+
+    def run(self, on_snapshot: Callable[[Snapshot], None] | None = None) -> RunResult:
+        """Blocking: runs until the goal, a limit, a stop request or a fatal fault."""
+        self._tb = TensorBoardLog(self.rundir.tb, enabled=self.config.run.tensorboard)
+        self._tb.text("config", "```\n" + to_toml(self.config) + "\n```")
+        self._rate = (time.monotonic(), 0)
+        self._start_roles()
+        self.state.phase = snap.PHASE_FILLING
+        snap_period = 1.0 / self.config.run.snapshot_hz
+        next_snap = next_tb = next_mem = 0.0
+        try:
+            while True:
+                self._drain(timeout=0.02)
+                self._supervise()
+                if self._checkpoint_request.is_set():
+                    self._checkpoint_request.clear()
+                    self._send("learner", m.Checkpoint("requested"))
+                reason = self._stop_reason()
+                if reason is not None:
+                    self.state.stop_reason = reason
+                    break
+                now = time.monotonic()
+                if now >= next_snap:
+                    next_snap = now + snap_period
+                    self._emit(on_snapshot)
+                if now >= next_tb:
+                    next_tb = now + 1.0
+                    self._write_tb()
+                if now >= next_mem:  # PSS reads every mapping of TF's process: not often
+                    next_mem = now + 3.0
+                    self._track_memory()
+        finally:
+            result = self._shutdown(on_snapshot)
+        return result
+
+    def _supervise(self) -> None:
+        flags, goal_reached = self.flags, self.state.goal_eval is not None
+
+        def told_to_stop(role: str) -> bool:
+            return flags.stop_all.is_set() or (
+                flags.stop_sims.is_set() and role == "simulator") or (
+                role == "learner" and goal_reached)
+
+        fatal = self.roles.check(told_to_stop, restarts_allowed=not flags.stop_sims.is_set())
+        if fatal is not None:
+            self._set_fatal(fatal)
+
+    def _set_fatal(self, text: str) -> None:
+        if self._fatal is None:
+            self._fatal = text
+            self.log(text, "error")
+
+    def _stop_reason(self) -> str | None:
+        st = self.state
+        view = RunView(
+            elapsed=st.elapsed(), learner_samples=self.counters.learner_samples,
+            env_steps=self.counters.env_steps, fatal=self._fatal,
+            stop_request=self._stop_request,
+            goal_elapsed=st.goal_eval.elapsed if st.goal_eval else None,
+            confirmed=st.confirmation is not None, learner_alive=self.roles.alive("learner"))
+        reason = stop_reason(self.config.stop, view)
+        if reason == "goal" and (st.confirmation is None or view.learner_alive):
+            missing = "the confirmation" if st.confirmation is None else "the learner's exit"
+            self.log(f"gave up waiting for {missing} after {GOAL_WAIT_SECONDS:.0f}s", "warning")
+        if reason is not None or st.goal_eval is not None:
+            return reason
+        watching = (not self.paused and st.learner_info is not None
+                    and self.flags.replay_ready.is_set())
+        stalled = self.stall.check(time.monotonic(), view.learner_samples, watching,
+                                   st.stats("replay"))
+        st.stall = self.stall.stage
+        if stalled is not None:
+            self._fatal = stalled
+            return "stalled"
+        return None
+
+    def _send(self, role: str, command: m.Command) -> None:
+        if not self.backend.send(role, command):
+            self.log(f"{role} command queue full; request dropped", "warning")
+
+    def _drain(self, timeout: float) -> None:
+        for envelope in self.backend.events(timeout):
+            self._handle(envelope)
+
+    def _handle(self, envelope: m.Envelope) -> None:
+        role, index, msg = envelope.role, envelope.index, envelope.message
+        st = self.state
+        if isinstance(msg, (m.SimulatorStats, m.ReplayStats, m.LearnerStats)):
+            st.latest[(role, index)] = msg
+            if isinstance(msg, m.LearnerStats) and msg.samples > 0:
+                self._milestone("first_learner_stats")
+        elif isinstance(msg, m.Log):
+            self.log(f"{role}: {msg.text}", msg.level)
+        elif isinstance(msg, m.LearnerReady):
+            self._milestone("learner_ready")
+            st.learner_info = msg
+            self.log(f"learner ready on {', '.join(msg.devices)}: {msg.replicas} replica(s), "
+                     f"global batch {msg.global_batch}")
+        elif isinstance(msg, m.CheckpointSaved):
+            st.last_checkpoint = msg.path
+            self._checkpoint_samples = msg.learner_samples
+            self.log(f"checkpoint ({msg.reason}): {msg.path}")
+            self._write_run_state()
+            if self.config.replay.snapshot:
+                self._replay_saved.clear()
+                self.backend.send("replay", m.SaveReplay(str(self.replay_snapshot_path)))
+        elif isinstance(msg, m.ReplaySaved):
+            self._replay_saved.set()
+            self.log(f"replay memory saved: {msg.path}")
+        elif isinstance(msg, m.EvalResult):
+            self._on_eval(msg)
+        elif isinstance(msg, m.Confirmed):
+            st.confirmation = msg
+            self.log(f"confirmed score of v{msg.version}: mean {msg.mean:.1f} over "
+                     f"{self.config.evaluation.confirm_episodes} episodes")
+        elif isinstance(msg, m.Failed):
+            if role == "simulator":  # the supervisor restarts it once its process has gone
+                self.log(f"{role} {index} failed: {msg.error}", "error")
+            else:
+                self._set_fatal(f"{role}: {msg.error}")
+
+    def _on_eval(self, msg: m.EvalResult) -> None:
+        st = self.state
+        best_before = st.best_eval
+        point = st.add_eval(msg)
+        self._milestone("first_eval")
+        if self._tb is not None:
+            self._tb.scalar("eval/mean_return", point.mean, point.learner_samples)
+            self._tb.scalar("eval/max_return", point.max, point.learner_samples)
+        if best_before is None or point.mean > best_before:  # the chart shows every one
+            self.log(f"new best eval v{point.version} @ {point.learner_samples:,} "
+                     f"samples: mean {point.mean:.1f}, max {point.max:.0f}")
+        if point.mean >= self.goal and st.goal_eval is None:
+            st.goal_eval = point
+            self.log(f"v{point.version} at the goal over {msg.episodes} greedy episodes: "
+                     f"mean {point.mean:.1f}")
+            self._milestone("goal")
+            st.phase = snap.PHASE_CONFIRMING
+            self.flags.stop_sims.set()
+            self._send("learner", m.Stop(final_checkpoint=True))
+            self.log(f"goal {self.goal:g} reached after {point.elapsed:.1f}s; confirming "
+                     f"on {self.config.evaluation.confirm_episodes} fresh episodes")
+
+    # --- shutdown ----------------------------------------------------------------------------
+
+    def _shutdown(self, on_snapshot: Callable[[Snapshot], None] | None) -> RunResult:
+        st = self.state
+        st.phase = snap.PHASE_STOPPING
+        learner_stop = None
+        if st.goal_eval is None:
+            learner_stop = m.Stop(final_checkpoint=st.stop_reason not in ("error", "stalled"))
+        stop_roles(self.backend, self.roles, self._drain, learner_stop=learner_stop,
+                   replay_saved=self._replay_saved.is_set if self.config.replay.snapshot
+                   else None, abort=self._abort)
+        for envelope in self.backend.last_events():
+            self._handle(envelope)
+        if st.last_checkpoint is not None:
+            self._write_run_state()
+        self.backend.close()
+        result = self._result()
+        st.phase = snap.PHASE_GOAL if result.solved else snap.PHASE_STOPPED
+        self._emit(on_snapshot)
+        if self._tb is not None:
+            self._tb.close()
+        return result
+
+    def _result(self) -> RunResult:
+        st, reason = self.state, self.state.stop_reason or "error"
+        solved = st.goal_eval is not None
+        if solved and st.confirmation is not None:
+            save_best(self.rundir, st.confirmation, self.env_id, self.spec, self.log)
+        goal, c, sim0 = st.goal_eval, st.confirmation, st.stats("simulator")
+        learner = st.stats("learner")
+        summary = {
+            "solved": solved,
+            "stop_reason": "goal" if solved else reason,
+            "error": self._fatal,
+            "env_id": self.env_id,
+            "goal": self.goal,
+            "seconds_to_goal": goal.elapsed if goal else None,
+            "learner_samples_at_goal": goal.learner_samples if goal else None,
+            "env_steps_at_goal": goal.env_steps if goal else None,
+            "best_eval_mean": st.best_eval,
+            "confirmed_eval_mean": c.mean if c else None,
+            "confirmed_eval_min": c.min if c else None,
+            "wall_seconds": st.elapsed(),
+            "seed": self.config.run.seed,
+            "learner_samples": self.counters.learner_samples,
+            "env_steps": self.counters.env_steps,
+            "simulators": self.n_simulators,
+            "last_checkpoint": st.last_checkpoint,
+            "evals": [e.__dict__ for e in st.evals],
+            "resumed_from": str(self.resume_checkpoint) if self.resume_checkpoint else None,
+            "timeline": self.timeline,
+            "peak_memory_bytes": self.peak_memory,
+            "learner_samples_per_s": learner.samples_per_s if learner else None,
+            "learner_wait_fraction": learner.wait_fraction if learner else None,
+            "param_latency_s": sim0.param_latency if sim0 else None,
+        }
+        return write_result(self.rundir, summary, self._fatal, self.log)
+
+    # --- telemetry ---------------------------------------------------------------------------
+
+    def _process_rows(self) -> tuple[ProcessStats, ...]:
+        pids = {(c.role, c.index): c.handle.pid for c in self.roles if c.handle.pid}
+        pids[("orchestrator", 0)] = os.getpid()
+        for role, pid in self._attached.items():
+            pids[(role, 0)] = pid
+        load = self.backend.telemetry.processes(pids)
+        rows = [self._row("orchestrator", 0, os.getpid(), "running", 0, load)]
+        paused = self.paused
+        for c in self.roles:
+            state = "paused" if paused and c.state == "running" else c.state
+            rows.append(self._row(c.role, c.index, c.handle.pid, state, c.restarts, load))
+        for role, pid in self._attached.items():
+            rows.append(self._row(role, 0, pid, "running", 0, load))
+        return tuple(rows)
+
+    def _row(self, role: str, index: int, pid: int | None, state: str, restarts: int,
+             load: dict) -> ProcessStats:
+        s = self.state.stats(role, index)
+        rate, unit, detail = 0.0, "", ""
+        if isinstance(s, m.SimulatorStats):
+            rate, unit, detail = s.steps_per_s, "steps/s", f"eps {s.epsilon:.2f}"
+        elif isinstance(s, m.LearnerStats):
+            rate, unit = s.samples_per_s, "samples/s"
+        elif isinstance(s, m.ReplayStats):
+            rate, unit = s.sample_rate, "samples/s"
+        cpu, rss = load.get((role, index), (0.0, 0))
+        return ProcessStats(role, index, pid, state, rate, unit, cpu, rss, restarts, detail)
+
+    def _emit(self, on_snapshot: Callable[[Snapshot], None] | None) -> None:
+        st, ready = self.state, self.flags.replay_ready.is_set()
+        if ready:
+            self._milestone("replay_ready")
+        if st.phase == snap.PHASE_FILLING and ready and st.learner_info is not None:
+            st.phase = snap.PHASE_TRAINING
+        now, steps = time.monotonic(), self.counters.env_steps
+        t0, s0 = self._rate
+        if now - t0 >= 0.5:
+            self._env_rate = (steps - s0) / (now - t0)
+            self._rate = (now, steps)
+        if on_snapshot is None:
+            return
+        learner_devices = st.learner_info.devices if st.learner_info else ()
+        devices = self.backend.telemetry.devices(learner_devices)
+        on_snapshot(st.snapshot(devices=devices, processes=self._process_rows(),
+                                env_steps=steps, env_steps_per_s=self._env_rate,
+                                episodes=self.counters.episodes, paused=self.paused,
+                                tensorboard_url=self.tensorboard_url))
+
+    def _track_memory(self) -> None:
+        pids = [c.handle.pid for c in self.roles if c.handle.is_alive() and c.handle.pid]
+        self.peak_memory = max(self.peak_memory,
+                               self.backend.telemetry.total_memory([*pids, os.getpid()]))
+
+    def _milestone(self, name: str) -> None:
+        if name not in self.timeline:
+            self.timeline[name] = round(self.state.elapsed(), 3)
+
+    def _write_tb(self) -> None:
+        if self._tb is None:
+            return
+        step = self.counters.learner_samples
+        for tag, value in self.state.tensorboard_scalars().items():
+            self._tb.scalar(tag, value, step)
+        self._tb.scalar("simulators/env_steps_per_s", self._env_rate, step)
+        self._tb.scalar("simulators/env_steps", float(self.counters.env_steps), step)

@@ -1,0 +1,132 @@
+"""RunState: everything the orchestrator knows about a run, folded from the roles' messages,
+and turned into Snapshots for the faces and scalars for TensorBoard."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from d3q_core import snapshot as snap
+from d3q_core.roles.messages import Confirmed, EvalResult, LearnerReady, SimulatorStats
+from d3q_core.snapshot import (
+    DeviceStats,
+    EvalPoint,
+    LearnerStats,
+    LogLine,
+    ProcessStats,
+    ReplayStats,
+    Snapshot,
+)
+
+LOG_KEEP = 200
+
+
+@dataclass
+class RunState:
+    env_id: str
+    run_dir: str
+    goal: float
+    started_at: float  # time.time() of the command's start
+    latest: dict[tuple[str, int], Any] = field(default_factory=dict)  # newest stats message
+    evals: list[EvalPoint] = field(default_factory=list)
+    confirmation: Confirmed | None = None
+    goal_eval: EvalPoint | None = None
+    last_checkpoint: str | None = None
+    learner_info: LearnerReady | None = None
+    phase: str = snap.PHASE_STARTING
+    stop_reason: str | None = None
+    stall: str | None = None
+    log_lines: deque[LogLine] = field(default_factory=lambda: deque(maxlen=LOG_KEEP))
+    _seq: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    log_sink: Any = None  # callable(str) appending to log.txt
+
+    def elapsed(self) -> float:
+        return time.time() - self.started_at
+
+    def log(self, text: str, level: str = "info") -> None:
+        with self._lock:
+            self._seq += 1
+            line = LogLine(self._seq, self.elapsed(), level, text)
+            self.log_lines.append(line)
+        if self.log_sink is not None:
+            self.log_sink(f"{line.elapsed:8.1f}s {level:7s} {text}")
+
+    def stats(self, role: str, index: int = 0) -> Any:
+        """The newest stats message of a role, or None before its first."""
+        return self.latest.get((role, index))
+
+    @property
+    def replay(self) -> ReplayStats:
+        return self.latest.get(("replay", 0)) or ReplayStats()
+
+    @property
+    def learner(self) -> LearnerStats:
+        return self.latest.get(("learner", 0)) or LearnerStats()
+
+    def simulators(self) -> list[SimulatorStats]:
+        return [v for (role, _), v in self.latest.items() if role == "simulator"]
+
+    @property
+    def best_eval(self) -> float | None:
+        return max((e.mean for e in self.evals), default=None)
+
+    def add_eval(self, r: EvalResult) -> EvalPoint:
+        point = EvalPoint(learner_samples=r.learner_samples, env_steps=r.env_steps,
+                          version=r.version, mean=r.mean, max=r.max, min=r.min,
+                          elapsed=self.elapsed())
+        self.evals.append(point)
+        return point
+
+    def snapshot(self, *, devices: DeviceStats, processes: tuple[ProcessStats, ...],
+                 env_steps: int, env_steps_per_s: float, episodes: int, paused: bool,
+                 tensorboard_url: str | None = None) -> Snapshot:
+        returns = [s.mean_return for s in self.simulators() if s.mean_return is not None]
+        learner = self.learner
+        if self.learner_info is not None:
+            learner = replace(learner, replicas=self.learner_info.replicas)
+        with self._lock:
+            log = tuple(self.log_lines)
+        return Snapshot(
+            elapsed=self.elapsed(),
+            phase=self.phase,
+            env_id=self.env_id,
+            run_dir=self.run_dir,
+            goal=self.goal,
+            stop_reason=self.stop_reason,
+            paused=paused,
+            env_steps=env_steps,
+            env_steps_per_s=env_steps_per_s,
+            episodes=episodes,
+            mean_train_return=sum(returns) / len(returns) if returns else math.nan,
+            devices=devices,
+            processes=processes,
+            replay=self.replay,
+            learner=learner,
+            evals=tuple(self.evals),
+            best_eval=self.best_eval,
+            confirmed_eval=self.confirmation.mean if self.confirmation else None,
+            stall=self.stall,
+            log=log,
+            tensorboard_url=tensorboard_url,
+        )
+
+    def tensorboard_scalars(self) -> dict[str, float]:
+        """The learning curve's companions, logged against learner samples."""
+        out: dict[str, float] = {}
+        lr = self.stats("learner")
+        if lr is not None:
+            for tag, value in (("learner/loss", lr.loss), ("learner/mean_q", lr.mean_q),
+                               ("learner/samples_per_s", lr.samples_per_s),
+                               ("learner/wait_fraction", lr.wait_fraction)):
+                if math.isfinite(value):
+                    out[tag] = float(value)
+        r = self.stats("replay")
+        if r is not None:
+            out["replay/size"] = float(r.size)
+            out["replay/beta"] = float(r.beta)
+        return out

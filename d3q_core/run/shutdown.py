@@ -1,0 +1,52 @@
+"""The ordered stop of a run's roles: the learner's final checkpoint first, then the replay's
+snapshot, then everyone, each step bounded in time, stragglers terminated, then killed. The
+messages read meanwhile still reach the run through `drain`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from d3q_core.roles.messages import Stop
+from d3q_core.run.backend import Backend
+from d3q_core.run.supervision import Supervisor
+
+LEARNER_SECONDS = 15.0  # the final checkpoint
+REPLAY_SECONDS = 15.0  # the replay snapshot
+EXIT_SECONDS, ABORT_SECONDS = 5.0, 0.5  # the rest, after stop_all
+
+
+def stop_roles(backend: Backend, roles: Supervisor, drain: Callable[[float], None], *,
+               learner_stop: Stop | None, replay_saved: Callable[[], bool] | None,
+               abort: bool) -> None:
+    """`learner_stop`: the command to send the learner (None: it was told already);
+    `replay_saved`: wait for the replay's snapshot until this is true (None: no snapshot);
+    `abort`: a second Ctrl-C, no final checkpoint, everyone told at once."""
+    flags = backend.flags
+    flags.stop_sims.set()
+    if learner_stop is not None and roles.alive("learner"):
+        backend.send("learner", learner_stop)
+    if abort:
+        flags.stop_all.set()
+    _wait(lambda: roles.alive("learner"), LEARNER_SECONDS, drain, 0.05)
+    if replay_saved is not None and not abort:
+        _wait(lambda: not replay_saved() and roles.alive("replay"), REPLAY_SECONDS, drain, 0.05)
+    flags.stop_all.set()
+    _wait(roles.any_alive, ABORT_SECONDS if abort else EXIT_SECONDS, drain, 0.02)
+    for c in roles:
+        if c.handle.is_alive():
+            c.handle.terminate()
+    for c in roles:
+        c.handle.join(timeout=2.0)
+        if c.handle.is_alive():
+            c.handle.kill()
+            c.handle.join(timeout=2.0)
+        if c.state != "failed":
+            c.state = "exited"
+
+
+def _wait(condition: Callable[[], bool], seconds: float, drain: Callable[[float], None],
+          step: float) -> None:
+    deadline = time.monotonic() + seconds
+    while condition() and time.monotonic() < deadline:
+        drain(step)
