@@ -3,6 +3,7 @@
     python -m bench                     # everything
     python -m bench replay learner      # chosen sections
     python -m bench e2e --seeds 3       # fewer seeds
+    python -m bench ab --base REV       # this checkout against commit REV, alternated
 """
 
 from __future__ import annotations
@@ -33,7 +34,18 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=10, help="time-to-goal seeds (e2e)")
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     p.add_argument("--out", default="bench/results.json")
+    p.add_argument("--base", metavar="REV", help="ab: the commit to compare against")
+    p.add_argument("--no-stages", action="store_true", help="ab: time to goal only")
     args = p.parse_args()
+    if args.sections == ["ab"]:  # on demand only: not part of `make bench`
+        from bench import ab_bench
+
+        if not args.base:
+            p.error("ab needs --base REV")
+        print(f"machine: {machine()}\n\n== A/B against {args.base}, alternated ==")
+        result = ab_bench.run(args.base, args.seeds, stages=not args.no_stages)
+        Path("bench/ab.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        return
     unknown = [x for x in args.sections if x not in SECTIONS]
     if unknown:
         p.error(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")

@@ -89,7 +89,7 @@ def test_read_policy(tmp_path):
 def test_names_and_refusals(tmp_path):
     with pytest.raises(ValueError, match="learner_samples"):
         save_checkpoint(tmp_path, {"a": np.zeros(1)}, {"env_id": "x"})
-    with pytest.raises(TypeError, match="cannot hold object"):
+    with pytest.raises(TypeError, match="not JSON serializable"):
         save_checkpoint(tmp_path, {"a": np.zeros(1)}, meta_for(1, bad=object()))
     with pytest.raises(ValueError, match="reserved"):
         save_checkpoint(tmp_path, {"__meta__": np.zeros(1)}, meta_for(1))

@@ -127,3 +127,23 @@ def test_every_field_has_validation_or_a_type_and_a_default():
     for section in dataclasses.fields(c):
         for f in dataclasses.fields(getattr(c, section.name)):
             assert f.default is not dataclasses.MISSING or f.default_factory is not None
+
+
+@pytest.mark.parametrize("old", ["learner.gamma", "learner.n_step"])
+def test_a_moved_key_names_its_new_place(old, tmp_path):
+    new = "algorithm." + old.split(".")[1]
+    with pytest.raises(ConfigError, match=f"'{old}' is now '{new}'"):
+        build_config(None, [f"{old}=3"])
+    path = tmp_path / "old.toml"
+    path.write_text(f"[learner]\n{old.split('.')[1]} = 3\n")
+    with pytest.raises(ConfigError, match=f"'{old}' in {path} is now '{new}'"):
+        build_config(path)
+
+
+def test_a_run_directorys_old_config_is_read_with_the_keys_where_they_are_now(tmp_path):
+    from d3q_core.storage.rundir import RunDir
+
+    (tmp_path / "config.toml").write_text("[learner]\ngamma = 0.9\nn_step = 5\n")
+    c = RunDir.open_existing(tmp_path).read_config()
+    assert (c.algorithm.gamma, c.algorithm.n_step) == (0.9, 5)
+    assert not hasattr(c.learner, "gamma")

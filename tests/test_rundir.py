@@ -19,6 +19,7 @@ import pytest
 from d3q_core.config import Config, ConfigError, build_config, to_dict
 from d3q_core.storage import rundir as rundir_mod
 from d3q_core.storage.atomic import DiskError, atomic_path, write_bytes_atomic, write_text_atomic
+from d3q_core.storage.jsonsafe import json_safe
 from d3q_core.storage.rundir import RunDir, RunDirError
 from d3q_core.storage.tensorboard import TensorBoardLog
 
@@ -285,4 +286,4 @@ def test_no_tensorflow_in_the_writing_process(tmp_path):
 
 
 def test_nan_check_helper():
-    assert rundir_mod.json_safe({"x": [math.nan]}) == {"x": [None]}
+    assert json_safe({"x": [math.nan]}) == {"x": [None]}

@@ -71,6 +71,12 @@ def _dtype_from_json(text: str) -> np.dtype:
     return np.dtype(build(json.loads(text)))
 
 
+def annealed_beta(beta0: float, anneal_samples: int, sampled: int) -> float:
+    """The importance-sampling exponent, annealed linearly from beta0 to 1 over the first
+    `anneal_samples` learner samples (the PER paper's schedule)."""
+    return beta0 + (1.0 - beta0) * min(1.0, sampled / anneal_samples)
+
+
 class ReplayMemory:
     """Proportional prioritized replay (Schaul et al.) with stratified sampling."""
 

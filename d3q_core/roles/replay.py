@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from d3q_core.algo.memory import ReplayMemory
+from d3q_core.algo.memory import ReplayMemory, annealed_beta
 from d3q_core.algo.ratelimit import RateLimiter
 from d3q_core.algo.transitions import transition_dtype
 from d3q_core.config import Config
@@ -38,7 +38,7 @@ class Replay:
 
     def beta(self) -> float:
         r = self.cfg.replay
-        return r.beta + (1.0 - r.beta) * min(1.0, self.sampled_total / r.beta_anneal_samples)
+        return annealed_beta(r.beta, r.beta_anneal_samples, self.sampled_total)
 
     def _rebuild_limiter(self, batch: int) -> None:
         """The slack depends on the learner's batch, known only once TF has started; inserts

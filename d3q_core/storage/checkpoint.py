@@ -19,6 +19,7 @@ import numpy as np
 
 from d3q_core.algo.qnet import QNetSpec
 from d3q_core.storage.atomic import TEMP_SUFFIX, DiskError, atomic_path, disk_error, temp_owner
+from d3q_core.storage.jsonsafe import json_safe
 
 FORMAT = "d3q-checkpoint/1"
 META_KEY = "__meta__"
@@ -61,21 +62,12 @@ def save_checkpoint(directory: Path, arrays: dict[str, np.ndarray], meta: dict,
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise disk_error(directory, exc) from None
-    payload = {**arrays, META_KEY: np.array(json.dumps(meta, default=_plain))}
+    payload = {**arrays, META_KEY: np.array(json.dumps(json_safe(meta), allow_nan=False))}
     with atomic_path(path) as tmp:
         _write_npz(tmp, payload)
     if _CKPT_NAME.fullmatch(path.name):
         prune(directory, keep, protect=path)
     return path
-
-
-def _plain(value: Any) -> Any:
-    """NumPy scalars and arrays in the metadata (a counter read from shared memory, say)."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"checkpoint metadata cannot hold {type(value).__name__}")
 
 
 def prune(directory: Path, keep: int, protect: Path | None = None) -> None:

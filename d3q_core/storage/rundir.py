@@ -6,14 +6,13 @@ behind."""
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from d3q_core.config import Config, ConfigError, from_dict, load_toml, migrate, to_toml
 from d3q_core.storage.atomic import write_text_atomic
+from d3q_core.storage.jsonsafe import json_safe
 
 
 class RunDirError(ValueError):
@@ -28,22 +27,6 @@ def reason_of(exc: OSError) -> str:
 def sanitize(env_id: str) -> str:
     """An env id as a file-name part: `ALE/Pong-v5` -> `ALE_Pong-v5`."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", env_id).strip("._") or "env"
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON values: NaN and infinities become null, NumPy scalars and arrays, tuples and
-    paths become numbers, lists and strings."""
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # NumPy
-        value = value.tolist()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 class RunDir:

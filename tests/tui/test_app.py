@@ -282,3 +282,27 @@ async def test_the_chart_is_redrawn_at_most_once_a_second_and_at_the_end():
         panel.snapshot = dataclasses.replace(last, phase=PHASE_GOAL)
         assert plotted[-1] == len(last.evals)  # the end is always drawn
         await pilot.pause(0.05)
+
+
+def test_the_orchestrator_and_the_fake_satisfy_one_run_control_protocol(tmp_path):
+    """The dashboard's contract lives in RunControl, not in the fake: both implement it, with
+    the same method signatures."""
+    import inspect
+
+    from d3q_core.config import build_config
+    from d3q_core.run.control import RunControl
+    from d3q_core.run.orchestrator import Orchestrator
+    from tests.tui.fake_run import FakeOrchestrator
+
+    orch = Orchestrator(build_config(None, [f"run.root={tmp_path}"]))
+    try:
+        fake = FakeOrchestrator()
+        assert isinstance(orch, RunControl) and isinstance(fake, RunControl)
+        for name in ("run", "request_stop", "abort", "request_checkpoint", "set_paused", "log",
+                     "attach", "detach"):
+            want = list(inspect.signature(getattr(RunControl, name)).parameters)[1:]
+            for impl in (orch, fake):
+                assert list(inspect.signature(getattr(impl, name)).parameters) == want, \
+                    (type(impl).__name__, name)
+    finally:
+        orch.backend.close()
