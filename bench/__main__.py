@@ -4,6 +4,7 @@
     python -m bench replay learner      # chosen sections
     python -m bench e2e --seeds 3       # fewer seeds
     python -m bench ab --base REV       # this checkout against commit REV, alternated
+    python -m bench soak --minutes 20   # faults injected into a long run
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> None:
     p.add_argument("--out", default="bench/results.json")
     p.add_argument("--base", metavar="REV", help="ab: the commit to compare against")
     p.add_argument("--no-stages", action="store_true", help="ab: time to goal only")
+    p.add_argument("--minutes", type=float, default=20.0, help="soak: length of the run")
     args = p.parse_args()
     if args.sections == ["ab"]:  # on demand only: not part of `make bench`
         from bench import ab_bench
@@ -45,6 +47,13 @@ def main() -> None:
         print(f"machine: {machine()}\n\n== A/B against {args.base}, alternated ==")
         result = ab_bench.run(args.base, args.seeds, stages=not args.no_stages)
         Path("bench/ab.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        return
+    if args.sections == ["soak"]:  # on demand only: 20 minutes
+        from bench import soak_bench
+
+        print(f"machine: {machine()}\n\n== soak: {args.minutes:g} minutes, faults injected ==")
+        result = soak_bench.run(args.minutes)
+        Path("bench/soak.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
         return
     unknown = [x for x in args.sections if x not in SECTIONS]
     if unknown:

@@ -1,5 +1,6 @@
-"""The fault-injection tests, run for their figures: each test reports the fault it injected,
-what the run did, and the seconds to recover or stop (tests/conftest.py `report`)."""
+"""The fault-injection tests, run for their figures: each passing test reports the fault it
+injected, the facts it asserted about what the run did, and the seconds to recover or stop
+(tests/conftest.py `report`); the table's outcome column is made from those facts."""
 
 from __future__ import annotations
 
@@ -30,9 +31,22 @@ def run(quick: bool = False) -> list[dict]:
             if target.is_file() else []
     if proc.returncode != 0:
         print(proc.stdout[-3000:])
-    print("| fault injected | what the run did | seconds to recover or stop |")
+    print("| fault injected | what the run did (asserted) | seconds to recover or stop |")
     print("|---|---|---:|")
     for r in rows:
         seconds = "—" if r["seconds"] is None else f"{r['seconds']:.1f}"
-        print(f"| {r['fault']} | {r['outcome']} | {seconds} |")
+        print(f"| {r['fault']} | {outcome(r['facts'])} | {seconds} |")
     return rows
+
+
+def outcome(facts: dict) -> str:
+    """`exit 130, stop_reason interrupted, survivors 0` from the asserted facts."""
+    parts = []
+    for key, value in facts.items():
+        if key == "exit":
+            parts.insert(0, f"exit {value}")
+        elif isinstance(value, bool):
+            parts.append(key.replace("_", " ") + ("" if value else ": no"))
+        else:
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+    return ", ".join(parts).replace("|", "/")

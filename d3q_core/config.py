@@ -35,6 +35,7 @@ def _f(default: Any, **rules: Any) -> Any:
     return field(default=default, metadata=rules)
 
 
+DAY = 86_400.0
 DEVICES_PATTERN = r"auto|cpu|cpu:[1-9][0-9]*|gpu|gpu:[0-9]+(,[0-9]+)*"
 
 
@@ -45,15 +46,19 @@ class EnvConfig:
 
 @dataclass
 class SimulatorsConfig:
-    count: int = _f(0, min=0)  # 0: the cores left after the learner and the replay, at least 1
+    # 0: the cores left after the learner and the replay, at least 1
+    count: int = _f(0, min=0, max=4096)
     # enough to amortize the forward pass; 32 was no faster to the goal (8 seeds: 9.2 s both)
-    envs_per_simulator: int = _f(16, min=1)
+    envs_per_simulator: int = _f(16, min=1, max=65_536)
     epsilon: float = _f(0.4, min=0.0, max=1.0)  # Ape-X base epsilon
-    epsilon_alpha: float = _f(7.0, min=0.0)  # Ape-X spread: eps_i = eps^(1 + alpha*i/(N-1))
+    # Ape-X spread: eps_i = eps^(1 + alpha*i/(N-1))
+    epsilon_alpha: float = _f(7.0, min=0.0, max=1000.0)
     epsilon_per: str = _f("env", choices=("env", "simulator"))  # spread over every env copy
     warmup_random: bool = _f(True)  # epsilon 1.0 until the replay holds replay.min_size
-    steps_per_batch: int = _f(4, min=1)  # vector steps per experience batch sent to the replay
-    param_sync_every: int = _f(8, min=1)  # vector steps between looks for newer parameters
+    # vector steps per experience batch sent to the replay
+    steps_per_batch: int = _f(4, min=1, max=100_000)
+    # vector steps between looks for newer parameters
+    param_sync_every: int = _f(8, min=1, max=10**9)
     initial_priorities: bool = _f(True)  # Ape-X: priorities from the actor's own TD error
 
 
@@ -68,73 +73,81 @@ class AlgorithmConfig:
 
 @dataclass
 class ReplayConfig:
-    capacity: int = _f(100_000, min=1)  # CartPole needs far less; memory stays ~10 MB
+    capacity: int = _f(100_000, min=1, max=2**40)  # CartPole needs far less; memory stays ~10 MB
     alpha: float = _f(0.6, min=0.0, max=1.0)  # PER paper's proportional variant
     beta: float = _f(0.4, min=0.0, max=1.0)  # initial IS exponent, annealed to 1
-    beta_anneal_samples: int = _f(500_000, min=1)  # learner samples to reach beta = 1
-    priority_eps: float = _f(1e-3, gt=0.0)  # keeps every transition sampleable
+    beta_anneal_samples: int = _f(500_000, min=1, max=10**15)  # learner samples to reach beta = 1
+    priority_eps: float = _f(1e-3, gt=0.0, max=1e6)  # keeps every transition sampleable
     # replay ratio: 4 reached the goal in 11.4 s median over 10 seeds against 19.2 s for 8
     # (2-core box); with the compiled simulator fresh data is cheap, stale updates are not;
     # 6, tried again with the faster learner link: 9.6 s vs 9.2 s (8 seeds, interleaved)
-    samples_per_insert: float = _f(4.0, gt=0.0)
-    min_size: int = _f(1_000, min=1)  # first sample once this many transitions are stored
-    error_buffer: float = _f(0.0, min=0.0)  # rate-limiter slack; 0: derived from batch sizes
-    prefetch: int = _f(4, min=1)  # batches in flight to the learner: it never waits
-    queue_batches: int = _f(8, min=1)  # batches in flight per simulator (credits)
+    samples_per_insert: float = _f(4.0, gt=0.0, max=1e6)
+    # first sample once this many transitions are stored
+    min_size: int = _f(1_000, min=1, max=2**40)
+    # rate-limiter slack; 0: derived from batch sizes
+    error_buffer: float = _f(0.0, min=0.0, max=1e15)
+    prefetch: int = _f(4, min=1, max=1024)  # batches in flight to the learner: it never waits
+    queue_batches: int = _f(8, min=1, max=1024)  # batches in flight per simulator (credits)
     snapshot: bool = _f(False)  # save the memory beside each checkpoint for resume
 
 
 @dataclass
 class LearnerConfig:
     devices: str = _f("auto", pattern=DEVICES_PATTERN)  # every GPU, else the CPU
-    batch_size: int = _f(128, min=1)  # per replica
-    hidden: tuple[int, ...] = _f((128, 128), item_min=1)  # small MLP: CartPole is easy
+    batch_size: int = _f(128, min=1, max=2**20)  # per replica
+    # small MLP: CartPole is easy
+    hidden: tuple[int, ...] = _f((128, 128), item_min=1, item_max=65_536)
     dueling: bool = _f(True)  # separate value and advantage streams
     double_dqn: bool = _f(True)  # online argmax, target evaluation
-    learning_rate: float = _f(1e-3, gt=0.0)  # Adam; fast and stable with Huber + clipping
-    adam_epsilon: float = _f(1e-7, gt=0.0)
-    grad_clip_norm: float = _f(10.0, gt=0.0)  # global-norm clipping
-    target_sync_every: int = _f(1, min=1)  # learner steps between target updates
+    learning_rate: float = _f(1e-3, gt=0.0, max=10.0)  # Adam; fast and stable with Huber + clipping
+    adam_epsilon: float = _f(1e-7, gt=0.0, max=10.0)
+    grad_clip_norm: float = _f(10.0, gt=0.0, max=1e9)  # global-norm clipping
+    target_sync_every: int = _f(1, min=1, max=10**9)  # learner steps between target updates
     target_tau: float = _f(0.01, gt=0.0, max=1.0)  # 1.0: hard copy; below: Polyak averaging
     # train steps per compiled call: one call does k steps on k interleaved slices of one
     # replay sample, so TensorFlow's per-call Python overhead (~half a small step) is paid once
     steps_per_call: int = _f(4, min=1, max=64)
     # learner steps between parameter publications; 16: 10.1 s to goal vs 9.2 s (8 seeds)
-    publish_every: int = _f(8, min=1)
-    checkpoint_seconds: float = _f(30.0, gt=0.0)  # periodic checkpoint cadence
-    keep_checkpoints: int = _f(3, min=1)  # newest checkpoints kept (plus the best)
-    threads: int = _f(0, min=0)  # TF intra-op threads; 0: one per core left to the learner
+    publish_every: int = _f(8, min=1, max=10**9)
+    checkpoint_seconds: float = _f(30.0, gt=0.0, max=DAY)  # periodic checkpoint cadence
+    keep_checkpoints: int = _f(3, min=1, max=10_000)  # newest checkpoints kept (plus the best)
+    # TF intra-op threads; 0: one per core left to the learner
+    threads: int = _f(0, min=0, max=1024)
 
 
 @dataclass
 class EvaluationConfig:
     # 32, not 20: a 20-episode mean crossed 475 by luck in 2 of 10 seeds (confirmed 467-471
     # over 100 episodes); with 32 every measured crossing held, for ~1 s more time-to-goal
-    episodes: int = _f(32, min=1)  # greedy episodes per evaluation
+    episodes: int = _f(32, min=1, max=100_000)  # greedy episodes per evaluation
     # a mean at the goal is re-checked on this many more episodes (0: off) and counts only if
     # the mean of all still is: 32 + 68 = 100, gym's own "solved" window for CartPole. 32
     # alone crossed by luck in 2 of 10 seeds (466-467 over 100 fresh); the extra play is
     # spent only near the goal
-    recheck_episodes: int = _f(68, min=0)
-    every_learner_samples: int = _f(20_000, min=1)  # evaluation cadence in learner samples
-    confirm_episodes: int = _f(100, min=1)  # re-evaluation of the goal's parameters
-    seed_offset: int = _f(1_000_003, min=0)  # eval seeds stay apart from training seeds
+    recheck_episodes: int = _f(68, min=0, max=100_000)
+    # evaluation cadence in learner samples
+    every_learner_samples: int = _f(20_000, min=1, max=10**15)
+    confirm_episodes: int = _f(100, min=1, max=100_000)  # re-evaluation of the goal's parameters
+    seed_offset: int = _f(1_000_003, min=0, max=2**31)  # eval seeds stay apart from training seeds
 
 
 @dataclass
 class StopConfig:
     goal: float | None = _f(None)  # None: the env's reward_threshold
-    max_seconds: float = _f(600.0, min=0.0)  # 0 = no limit
-    max_learner_samples: int = _f(0, min=0)  # 0 = no limit
-    max_env_steps: int = _f(0, min=0)  # 0 = no limit
-    stall_warn_seconds: float = _f(15.0, gt=0.0)  # report the stuck stage after this long
-    stall_stop_seconds: float = _f(60.0, gt=0.0)  # end the run instead of hanging
-    max_restarts_per_minute: int = _f(5, min=0)  # simulator restarts before giving up
+    max_seconds: float = _f(600.0, min=0.0, max=365 * DAY)  # 0 = no limit
+    max_learner_samples: int = _f(0, min=0, max=10**18)  # 0 = no limit
+    max_env_steps: int = _f(0, min=0, max=10**18)  # 0 = no limit
+    stall_warn_seconds: float = _f(15.0, gt=0.0, max=DAY)  # report the stuck stage after this long
+    stall_stop_seconds: float = _f(60.0, gt=0.0, max=DAY)  # end the run instead of hanging
+    # learner ready and replay at min_size by then, or the run ends (TF's first start on a
+    # cold machine has taken 8 s here; CUDA's can take a minute)
+    startup_timeout_seconds: float = _f(180.0, gt=0.0, max=DAY)
+    max_restarts_per_minute: int = _f(5, min=0, max=10_000)  # per restarted role
 
 
 @dataclass
 class RunConfig:
-    seed: int = _f(0, min=0)
+    seed: int = _f(0, min=0, max=2**32 - 1)  # Keras seeds take 32 bits
     root: str = _f("runs")  # parent of run directories
     tensorboard: bool = _f(True)  # write TensorBoard events
     snapshot_hz: float = _f(4.0, gt=0.0, max=50.0)  # Snapshots per second to the faces
@@ -286,6 +299,8 @@ def _check_rules(key: str, value: Any, rules: dict[str, Any]) -> None:
         raise ConfigError(f"{key} = {value!r}: must match {rules['pattern']}")
     if "item_min" in rules and any(v < rules["item_min"] for v in value):
         raise ConfigError(f"{key} = {list(value)!r}: every item must be >= {rules['item_min']}")
+    if "item_max" in rules and any(v > rules["item_max"] for v in value):
+        raise ConfigError(f"{key} = {list(value)!r}: every item must be <= {rules['item_max']}")
 
 
 def validate(config: Config) -> Config:

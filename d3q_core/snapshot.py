@@ -73,6 +73,8 @@ class ReplayStats:
     bin_edges: tuple[float, ...] = ()  # len(histogram) + 1 edges
     beta: float = 0.0
     waiting_insert: bool = False  # a simulator's batch waits for the rate limiter
+    batches_in_flight: int = 0  # sample batches the learner has not answered yet
+    in_flight_limit: int = 0  # at most this many (replay.prefetch, or what the pipes hold)
 
 
 @dataclass(frozen=True)

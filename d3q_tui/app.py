@@ -287,7 +287,7 @@ class D3QApp(App[int]):
         self._stop_child("preview")
         if quick:
             self.say(f"the preview window closed at once (no display?); see "
-                     f"{self.orch.run_dir}/children.log", "warning")
+                     f"{self.orch.run_dir}/log.txt", "warning")
         else:
             self.say("preview window closed")
 
@@ -306,23 +306,34 @@ class D3QApp(App[int]):
 
 
 def run_tui(orch: RunControl) -> int:
-    """Run the dashboard until the user leaves; returns the run's exit code. SIGTERM (and a
-    SIGINT from outside; Ctrl-C in the terminal is a key) stops the run gracefully and leaves
-    once every process has exited."""
+    """Run the dashboard until the user leaves; returns the run's exit code. SIGTERM, SIGHUP
+    (a closed terminal) or a SIGINT from outside (Ctrl-C in the terminal is a key) stops the
+    run gracefully and leaves once every process has exited; a second one stops at once."""
     import os
     import signal
 
     from d3q_core.backends.local.process import CHILD_OUTPUT_ENV
 
-    # Children write to a file: a stray warning on the terminal would tear the screen.
-    os.environ[CHILD_OUTPUT_ENV] = str(orch.run_dir / "children.log")
+    # The preview writes to the run's log, as the roles do: a stray warning on the terminal
+    # would tear the screen.
+    os.environ[CHILD_OUTPUT_ENV] = str(orch.run_dir / "log.txt")
     app = D3QApp(orch)
 
-    def on_signal(_signum: int, _frame: Any) -> None:
-        app.exit_on_finish = True
-        orch.request_stop("interrupted")
+    signals = {"n": 0}
 
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    def on_signal(signum: int, _frame: Any) -> None:
+        signals["n"] += 1
+        app.exit_on_finish = True
+        if signals["n"] == 1:
+            orch.log(f"{signal.Signals(signum).name}: stopping (checkpoint, then exit)",
+                     "warning")
+            orch.request_stop("interrupted")
+        else:
+            orch.log(f"second signal ({signal.Signals(signum).name}): stopping now", "warning")
+            orch.abort()
+
+    old = {sig: signal.signal(sig, on_signal)
+           for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         code = app.run()
     finally:

@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="d3q-tui",
         description="Distributed deep Q-learning (Ape-X style) with a live terminal dashboard.",
+        epilog="exit codes: 0 goal reached, 1 a limit without the goal, 2 bad input, "
+               "3 the run failed, 130 interrupted (SIGINT, SIGTERM or SIGHUP: a final "
+               "checkpoint, then every process exits; a second signal stops at once). "
+               "Also: d3q-tui preview RUN_DIR.",
     )
     p.add_argument("--no-ui", action="store_true", help="run headless (servers, CI, scripts)")
     p.add_argument("--env", metavar="ID", help="gymnasium env id (env.id)")
@@ -125,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
 def _is_input_error(exc: BaseException) -> bool:
     from d3q_core.config import ConfigError
     from d3q_core.envs import EnvError
+    from d3q_core.faults import FaultSpecError
     from d3q_core.storage.checkpoint import CheckpointError
     from d3q_core.storage.rundir import RunDirError
 
     return isinstance(exc, (UsageError, ConfigError, EnvError, RunDirError, CheckpointError,
-                            OSError))
+                            FaultSpecError, OSError))
 
 
 def _process_start_time() -> float:

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from d3q_core.run.control import RunControl
-from d3q_core.snapshot import Snapshot
+from d3q_core.snapshot import LogLine, Snapshot
 
 
 def _fmt(x: float | None, spec: str = ".1f") -> str:
@@ -43,7 +43,7 @@ def summary_table(result: Any) -> Table:
     s = result.summary
     table = Table(title="d3q run summary", show_header=False, title_style="bold")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # paths in full, folded, never cut
     rows = [
         ("solved", "yes" if s.get("solved") else "no"),
         ("stop reason", str(s.get("stop_reason"))),
@@ -58,8 +58,17 @@ def summary_table(result: Any) -> Table:
     if result.error:
         rows.append(("error", result.error))
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(k, Text(v))  # a value as written, never parsed as markup
     return table
+
+
+def log_text(line: LogLine) -> Text:
+    """A log line as it is: paths and messages are never parsed as markup (a run directory
+    named `a[/]b` is a name, not a closing tag)."""
+    style = {"warning": "yellow", "error": "bold red"}.get(line.level, "")
+    t = Text(f"{line.elapsed:7.1f}s ", style="dim")
+    t.append(line.text, style=style)
+    return t
 
 
 class HeadlessPrinter:
@@ -74,9 +83,7 @@ class HeadlessPrinter:
         for line in s.log:
             if line.seq > self.last_seq:
                 self.last_seq = line.seq
-                style = {"warning": "yellow", "error": "bold red"}.get(line.level, "")
-                self.console.print(f"[dim]{line.elapsed:7.1f}s[/dim] {line.text}", style=style,
-                                   markup=True, highlight=False)
+                self.console.print(log_text(line), highlight=False)
         if self.live is not None:
             self.live.update(status_line(s))
         elif s.elapsed - self.last_plain >= 5.0:
@@ -85,7 +92,8 @@ class HeadlessPrinter:
 
 
 def run_headless(orch: RunControl, console: Console | None = None) -> int:
-    """Run to the end; SIGINT/SIGTERM stop gracefully, a second SIGINT stops at once."""
+    """Run to the end. SIGINT, SIGTERM or SIGHUP (to this process alone or to its group)
+    stops gracefully; a second one stops at once."""
     console = console or Console(highlight=False)
     interrupts = {"n": 0}
 
@@ -95,12 +103,12 @@ def run_headless(orch: RunControl, console: Console | None = None) -> int:
             orch.log(f"{signal.Signals(signum).name}: stopping (checkpoint, then exit)", "warning")
             orch.request_stop("interrupted")
         else:
-            orch.log("second interrupt: stopping now", "warning")
+            orch.log(f"second signal ({signal.Signals(signum).name}): stopping now", "warning")
             orch.abort()
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, on_signal)
     live = Live(console=console, refresh_per_second=4, transient=True) if console.is_terminal \
         else None
     printer = HeadlessPrinter(console, live)

@@ -229,7 +229,7 @@ def _preview_process_main(env_id: str, spec: QNetSpec, params: Any, grid: tuple[
     except NoDisplayError as exc:
         print(f"d3q preview: {exc}", file=sys.stderr)
         code = 1
-    except BaseException:  # noqa: BLE001 - say why in children.log
+    except BaseException:  # noqa: BLE001 - say why in the run's log.txt
         import traceback
 
         traceback.print_exc()
@@ -262,13 +262,13 @@ class PreviewProcess:
         return self.process.is_alive()
 
     def stop(self, timeout: float = 3.0) -> None:
-        """Ask it to close its window; terminate it if it does not within `timeout`."""
+        """Ask it to close its window; kill it if it does not within `timeout`."""
         if self.process.pid is None:
             return
         self.stop_event.set()
         self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
+        if self.process.is_alive():  # it ignores SIGTERM, as every d3q child does
+            self.process.kill()
             self.process.join(timeout)
 
 

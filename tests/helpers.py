@@ -33,6 +33,7 @@ def d3q_command(*args: str) -> list[str]:
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["D3Q_FAULT_INJECTION"] = "1"  # these tests inject faults through D3Q_FAULTS
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -41,10 +42,14 @@ class Watched:
     """A d3q command whose descendants are recorded while it runs, so a test can assert that
     none outlives it."""
 
-    def __init__(self, args: list[str], cwd: Path | None = None, env: dict | None = None):
+    def __init__(self, args: list[str], cwd: Path | None = None, env: dict | None = None,
+                 own_group: bool = False):
+        """`own_group`: a process group of its own (a session), so that a test can signal
+        the whole group as `timeout`, systemd or a closed terminal do."""
         self.proc = subprocess.Popen(d3q_command(*args), cwd=cwd or REPO,
                                      env={**child_env(), **(env or {})},
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=own_group)
         self.seen: dict[int, float] = {}  # pid -> create_time (pids are reused)
 
     def poll_children(self) -> list[psutil.Process]:

@@ -286,8 +286,8 @@ def test_sigkill_while_saving_keeps_the_previous_checkpoint(tmp_path, report):
             load_checkpoint(path)
         samples = meta["learner_samples"]
     assert torn, "no kill landed mid-write in 10 rounds"
-    report("SIGKILL while saving a checkpoint", f"{rounds} kills, {torn} mid-write: the newest "
-           "complete checkpoint always loads, nothing reported saved was lost", None)
+    report("SIGKILL while saving a checkpoint", None, kills=rounds, mid_write=torn,
+           newest_complete_loads=True, reported_saved_lost=0)
     # killed writers' temps are not checkpoints; the next save sweeps them away, but not
     # a temp whose writer still runs (pid 1 here)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],

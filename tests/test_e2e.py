@@ -18,6 +18,9 @@ def test_headless_run_with_a_sample_limit(tmp_path):
                  "--set", "stop.max_learner_samples=6000", "--set", "stop.goal=10000"])
     code, out, err = w.wait(timeout=200)
     assert code == 1, (out, err)  # a limit ended the run
+    # the terminal shows d3q's own lines: TensorFlow's start-up noise goes to log.txt
+    for noise in ("absl::InitializeLog", "cuInit", "cuda drivers", "oneDNN", "E0000"):
+        assert noise not in out + err, noise
     assert len(w.seen) >= 4  # learner, replay, evaluator and at least one simulator ran
     assert w.survivors() == []
 
@@ -27,6 +30,7 @@ def test_headless_run_with_a_sample_limit(tmp_path):
                 "seed"):
         assert key in result
     assert result["solved"] is False and result["stop_reason"] == "max_learner_samples"
+    assert result["exit_code"] == 1
     assert result["learner_samples"] >= 6000
     assert result["best_eval_mean"] is not None  # evaluations ran every 2000 samples
     assert (run_dir / "config.toml").is_file()
@@ -64,8 +68,15 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, report):
         (["--config", str(tmp_path / "broken.toml")], "broken.toml"),
         (["--set", "learner.bogus=1"], "learner.bogus"),
         (["--bogus-flag"], "--bogus-flag"),
+        (["--set", "replay.capacity=10000000000"], "the replay memory needs"),
+        (["--seed", "4294967296"], "run.seed"),
+        (["--set", "learner.hidden=64,100000"], "learner.hidden"),
+        (["--set", "learner.gamma=0.9"], "'algorithm.gamma'"),
+        (["--set", "stop.max_seconds=1e12"], "stop.max_seconds"),
+        ([], "D3Q_FAULTS: unknown fault 'bogus'"),
     ]:
-        w = Watched(["--no-ui", "--run-dir", str(tmp_path / "r"), *args])
+        env = {"D3Q_FAULTS": "bogus=1"} if not args else None
+        w = Watched(["--no-ui", "--run-dir", str(tmp_path / "r"), *args], env=env)
         t0 = time.monotonic()
         code, out, err = w.wait(timeout=60)
         assert code == 2, (args, out, err)
@@ -73,5 +84,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, report):
         assert len(lines) == 1 and fragment in lines[0], (args, err)
         assert "Traceback" not in err
         assert not (tmp_path / "r").exists()  # nothing written for a rejected run
-        report(" ".join(args).replace(str(tmp_path), "TMP"),
-               "exit 2: " + lines[0].replace(str(tmp_path), "TMP"), time.monotonic() - t0)
+        report(" ".join(args).replace(str(tmp_path), "TMP") or "D3Q_FAULTS=bogus=1",
+               time.monotonic() - t0, exit=code, error=lines[0].replace(str(tmp_path), "TMP"))
+
+
+@pytest.mark.timeout(120)
+def test_markup_in_paths_and_log_lines_is_shown_as_written(tmp_path):
+    run_dir = tmp_path / "a[/]b [bold]x"
+    w = Watched(["--no-ui", "--run-dir", str(run_dir), *TINY, "--set", "stop.goal=10000",
+                 "--set", "stop.max_learner_samples=2000"])
+    code, out, err = w.wait(timeout=100)
+    assert code == 1, (out, err)
+    assert "Traceback" not in out + err and "MarkupError" not in out + err
+    assert json.loads((run_dir / "result.json").read_text())["exit_code"] == 1
+    assert str(run_dir) in out.replace("\n", "")  # the log line naming it, as written

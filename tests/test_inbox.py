@@ -109,3 +109,36 @@ def test_a_wrong_key_is_refused_and_the_inbox_keeps_serving():
         sender.close()
     finally:
         inbox.close()
+
+
+def test_an_idle_or_wrong_connection_cannot_block_the_next_simulator():
+    """A local process that connects and never authenticates (or uses a wrong key) is cut off
+    after the handshake deadline; a simulator connecting meanwhile gets in at once."""
+    import socket
+
+    where = InboxAddress.new()
+    inbox = ExperienceInbox(where, handshake_seconds=1.0)
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        idle.connect(where.address)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        sender = ExperienceSender(where, credits=2, stop=threading.Event())
+        assert time.monotonic() - t0 < 0.5  # not held up by the idle one
+        assert sender.send((0, np.arange(3), None))
+        receive_until(inbox, lambda: inbox.pending() == 1)
+        assert inbox.connections == 1
+        idle.settimeout(5.0)
+        idle.recv(1024)  # the challenge, then nothing: the inbox hangs up after the deadline
+        assert idle.recv(1024) == b""
+        wrong = InboxAddress(where.address, b"not the key")
+        try:
+            ExperienceSender(wrong, credits=1, stop=threading.Event(), connect_timeout=2.0)
+            raised = False
+        except Exception:  # noqa: BLE001 - multiprocessing's AuthenticationError or EOF
+            raised = True
+        assert raised and inbox.connections == 1
+        sender.close()
+    finally:
+        idle.close()
+        inbox.close()

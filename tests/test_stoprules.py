@@ -9,6 +9,7 @@ from d3q_core.run.stoprules import (
     GOAL_WAIT_SECONDS,
     RunView,
     StallWatch,
+    StartupWatch,
     stalled_stage,
     stop_reason,
 )
@@ -56,6 +57,31 @@ def test_after_the_goal_the_run_waits_for_confirmation_and_learner_then_gives_up
 ])
 def test_the_stalled_stage_is_named_from_the_replay_stats(stats, stage):
     assert stalled_stage(stats) == stage
+
+
+def test_a_learner_holding_every_batch_or_a_silent_role_is_named():
+    held = ReplayStats(insert_rate=5.0, sample_rate=0.0, batches_in_flight=4, in_flight_limit=4)
+    assert stalled_stage(held) == "the learner is not consuming sample batches"
+    assert stalled_stage(held, {"learner": 9.0, "replay": 0.1}, quiet_after=5.0) == \
+        "the learner is not responding (no message for 9s)"
+    assert stalled_stage(held, {"replay": 7.0, "learner": 9.0}, quiet_after=5.0).startswith(
+        "the replay is not responding")
+
+
+def test_startup_watch_names_what_a_run_waits_for_and_ends_it():
+    logs: list[tuple[str, str]] = []
+    watch = StartupWatch(StopConfig(stall_warn_seconds=5.0, startup_timeout_seconds=20.0), 1000,
+                         lambda text, level: logs.append((level, text)))
+    assert watch.check(0.0, False, False, None) is None
+    assert watch.check(6.0, False, False, None) is None
+    assert watch.stage == "the learner has not become ready" and logs[-1][0] == "warning"
+    filling = ReplayStats(size=300, insert_rate=50.0)
+    assert watch.check(8.0, False, True, filling) is None
+    assert watch.stage == "the replay holds 300 of replay.min_size 1,000 transitions"
+    assert watch.check(21.0, False, True, ReplayStats(size=300)).endswith(
+        "no experiences arriving from the simulators")
+    assert watch.check(22.0, True, True, filling) is None and watch.stage is None
+    assert watch.check(100.0, True, True, None) is None  # training started: no more watching
 
 
 def test_stall_watch_warns_names_and_ends_and_forgets_on_progress():

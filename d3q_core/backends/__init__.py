@@ -10,9 +10,10 @@ if TYPE_CHECKING:
     from d3q_core.run.backend import Backend
 
 
-def make_backend(config: Config, spec: QNetSpec, n_simulators: int,
-                 paused: bool = False) -> Backend:
-    """The backend a run's settings ask for (today: the local one)."""
+def make_backend(config: Config, spec: QNetSpec, n_simulators: int, paused: bool = False,
+                 output: str | None = None) -> Backend:
+    """The backend a run's settings ask for (today: the local one). `output`: where the
+    roles' own stdout and stderr go (the run's log.txt)."""
     from d3q_core.backends.local.backend import LocalBackend
 
-    return LocalBackend(config, spec, n_simulators, paused=paused)
+    return LocalBackend(config, spec, n_simulators, paused=paused, output=output)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,33 @@ TF_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
 def _quiet_tensorflow() -> None:
     for key, value in TF_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
+
+
+@dataclass
+class StatsWindow:
+    """What the learner did since its last stats message."""
+
+    samples: int = 0
+    busy_s: float = 0.0
+    wait_s: float = 0.0
+    losses: list[float] = field(default_factory=list)
+    qs: list[float] = field(default_factory=list)
+
+    def stats(self, samples: int, steps: int, replicas: int, version: int) -> LearnerStats:
+        """The message for this window, which starts a new one."""
+        total = max(self.busy_s + self.wait_s, 1e-9)
+        out = LearnerStats(
+            samples=samples, steps=steps, samples_per_s=self.samples / total,
+            loss=float(np.mean(self.losses)) if self.losses else float("nan"),
+            mean_q=float(np.mean(self.qs)) if self.qs else float("nan"),
+            replicas=replicas, param_version=version, wait_fraction=self.wait_s / total)
+        self.samples, self.busy_s, self.wait_s, self.losses, self.qs = 0, 0.0, 0.0, [], []
+        return out
+
+
+class NonFinite(Exception):
+    """Weights, optimizer state or the loss hold NaN or inf: the run ends, the last good
+    checkpoint is kept."""
 
 
 class Learner:
@@ -72,11 +100,23 @@ class Learner:
         assert self.ports is not None, "run(ports) first"
         return self.ports
 
+    def _nonfinite(self, what: str) -> NonFinite:
+        where = self.last_good or "none yet"
+        return NonFinite(f"non-finite {what} at {self.samples} learner samples; "
+                         f"last good checkpoint: {where}")
+
     def publish(self) -> int:
+        """Never hands out weights that hold NaN or inf: the actors would act on garbage and
+        price every transition with it."""
         ports = self._ports
+        flat = self.trainer.get_flat()
+        nan_weights = fault("learner_nan_weights_after")
+        if nan_weights is not None and self.trainer.steps >= nan_weights:
+            flat = np.full_like(flat, np.nan)
+        if not np.isfinite(flat).all():
+            raise self._nonfinite("weights")
         self.published_at_step = self.trainer.steps
-        return ports.params.publish(self.trainer.get_flat(), self.samples,
-                                    ports.counters.env_steps)
+        return ports.params.publish(flat, self.samples, ports.counters.env_steps)
 
     def checkpoint(self, reason: str) -> Path | None:
         from d3q_core.storage.checkpoint import save_checkpoint
@@ -92,8 +132,12 @@ class Learner:
             "reason": reason,
             "saved_at": time.time(),
         }
+        arrays = self.trainer.state_arrays()
+        if not all(np.isfinite(a).all() for a in arrays.values()
+                   if np.issubdtype(a.dtype, np.floating)):
+            raise self._nonfinite("weights or optimizer state")  # the last good one stays
         try:
-            path = save_checkpoint(self.checkpoint_dir, self.trainer.state_arrays(), meta,
+            path = save_checkpoint(self.checkpoint_dir, arrays, meta,
                                    keep=self.cfg.learner.keep_checkpoints)
         except OSError as exc:  # a full disk, say: end the run rather than train unsaved
             ports.events.emit(Failed(f"checkpoint failed: {exc}"), wait=True)
@@ -110,17 +154,18 @@ class Learner:
         self.publish()
         ports.events.emit(LearnerReady(tuple(self.devices), self.trainer.replicas,
                                        self.trainer.global_batch))
-        return self._loop(ports.samples)
+        try:
+            return self._loop(ports.samples)
+        except NonFinite as exc:  # nothing is published or saved from here on
+            ports.events.emit(Failed(str(exc)), wait=True)
+            return 3
 
     def _loop(self, batches: SampleBatchesIn) -> int:
         ports, lcfg = self._ports, self.cfg.learner
         sleep_per_step = fault("learner_sleep") or 0.0
         nan_after = fault("learner_nan_after")
         stats_tick, ckpt_tick = Ticker(0.5), Ticker(lcfg.checkpoint_seconds)
-        wait_s = busy_s = 0.0
-        samples_since = 0
-        losses: list[float] = []
-        qs: list[float] = []
+        acc = StatsWindow()
         link_up = True  # False once the replay has gone: wait for the orchestrator's stop
         while not ports.stop.is_set():
             cmd = ports.commands.poll()
@@ -139,8 +184,11 @@ class Learner:
             except PEER_GONE:
                 link_up = False
                 continue
-            if batch is None:
-                wait_s += time.perf_counter() - t0
+            if batch is None:  # waiting for the replay still says so, a silent learner is stuck
+                acc.wait_s += time.perf_counter() - t0
+                if stats_tick.due():
+                    ports.events.emit(acc.stats(self.samples, self.trainer.steps,
+                                                self.trainer.replicas, ports.params.version))
                 continue
             records, indices, weights = batch  # views into the link's buffer
             t1 = time.perf_counter()
@@ -150,38 +198,23 @@ class Learner:
             if nan_after is not None and self.trainer.steps >= nan_after:
                 loss = float("nan")
             if not math.isfinite(loss):
-                where = self.last_good or "none yet"
-                ports.events.emit(Failed(f"non-finite loss ({loss}) at {self.samples} learner "
-                                      f"samples; last good checkpoint: {where}"), wait=True)
-                return 3
+                raise self._nonfinite(f"loss ({loss})")
             try:
                 batches.answer(indices, td)
             except PEER_GONE:
                 link_up = False
             self.samples += len(records)
-            samples_since += len(records)
+            acc.samples += len(records)
             ports.counters.set_learner(self.samples, self.trainer.steps)
-            losses.append(loss)
-            qs.append(mean_q)
+            acc.losses.append(loss)
+            acc.qs.append(mean_q)
             if self.trainer.steps - self.published_at_step >= lcfg.publish_every:
                 self.publish()
-            busy_s += time.perf_counter() - t1
-            wait_s += t1 - t0
+            acc.busy_s += time.perf_counter() - t1
+            acc.wait_s += t1 - t0
             if ckpt_tick.due() and self.checkpoint("periodic") is None:
                 return 1
             if stats_tick.due():
-                total = max(busy_s + wait_s, 1e-9)
-                ports.events.emit(LearnerStats(
-                    samples=self.samples,
-                    steps=self.trainer.steps,
-                    samples_per_s=samples_since / total,
-                    loss=float(np.mean(losses)) if losses else float("nan"),
-                    mean_q=float(np.mean(qs)) if qs else float("nan"),
-                    replicas=self.trainer.replicas,
-                    param_version=ports.params.version,
-                    wait_fraction=wait_s / total,
-                ))
-                wait_s = busy_s = 0.0
-                samples_since = 0
-                losses, qs = [], []
+                ports.events.emit(acc.stats(self.samples, self.trainer.steps,
+                                            self.trainer.replicas, ports.params.version))
         return 0

@@ -58,6 +58,8 @@ class SampleBatchesOut(Protocol):
 
     rows: int  # records per batch (the learner's call batch); 0 until configured
     broken: bool  # the learner has gone
+    outstanding: int  # batches sent and not answered yet
+    depth: int  # at most this many outstanding
 
     def configure(self, rows: int) -> None: ...
     def has_room(self) -> bool: ...

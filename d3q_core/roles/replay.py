@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from d3q_core.algo.memory import ReplayMemory, annealed_beta
 from d3q_core.algo.ratelimit import RateLimiter
 from d3q_core.algo.transitions import transition_dtype
 from d3q_core.config import Config
 from d3q_core.faults import fault
 from d3q_core.roles.messages import Log, ReplaySaved, ReplayStats, SaveReplay
-from d3q_core.roles.ports import ReplayPorts
+from d3q_core.roles.ports import ReplayPorts, SampleBatchesOut
 from d3q_core.ticker import Ticker
 
 
@@ -33,6 +35,7 @@ class Replay:
         self.limiter: RateLimiter | None = None
         self._limiter_batch = 0
         self.waiting_insert = False  # a batch waits for the limiter
+        self.nonfinite = 0  # batches whose priorities held NaN or inf
         self.stop_serving_after = fault("replay_stop_serving_after")
         self.sampled_total = 0
 
@@ -76,7 +79,7 @@ class Replay:
             lim = self.limiter
             # 1. priority updates: cheap, and they make the next samples better
             for idx, td in sender.answers():
-                self.memory.update_priorities(idx, td)
+                self.memory.update_priorities(*self._finite(idx, td, ports))
                 busy = True
             # 2. inserts, as far as the limiter allows; each returns its simulator a credit
             inbox.receive()
@@ -87,7 +90,11 @@ class Replay:
                 records = message.records
                 if not lim.can_insert(len(records)):
                     break
-                self.memory.add(records, message.priorities)
+                prios = message.priorities
+                if prios is not None and not np.isfinite(prios).all():
+                    self._nonfinite(ports, f"simulator {message.simulator}'s initial priorities")
+                    prios = None  # the running max priority: sampled soon, not trusted
+                self.memory.add(records, prios)
                 lim.insert(len(records))
                 inserted += len(records)
                 inbox.done()
@@ -112,11 +119,27 @@ class Replay:
                 dt = max(now - t0, 1e-9)
                 self.waiting_insert = inbox.pending() > 0
                 ports.events.emit(self.stats((inserted - i0) / dt,
-                                             (self.sampled_total - s0) / dt, inserted))
+                                             (self.sampled_total - s0) / dt, inserted, sender))
                 last = (now, inserted, self.sampled_total)
             if not busy:  # sleep until the learner answers or a simulator sends, not spin:
                 # an answer frees room for a batch and, through the limiter, for inserts
                 inbox.receive(timeout=0.005, wake=None if sender.broken else sender)
+
+    def _finite(self, idx: np.ndarray, td: np.ndarray,
+                ports: ReplayPorts) -> tuple[np.ndarray, np.ndarray]:
+        """A non-finite |TD| error would poison every total of the sum tree: those entries
+        keep the priority they had."""
+        ok = np.isfinite(td)
+        if ok.all():
+            return idx, td
+        self._nonfinite(ports, "the learner's priorities")
+        return idx[ok], td[ok]
+
+    def _nonfinite(self, ports: ReplayPorts, what: str) -> None:
+        self.nonfinite += 1
+        if self.nonfinite == 1 or self.nonfinite % 1000 == 0:
+            ports.events.emit(Log("warning", f"non-finite values in {what} ignored "
+                                             f"({self.nonfinite} time(s))"))
 
     def _commands(self, ports: ReplayPorts) -> None:
         cmd = ports.commands.poll()
@@ -128,7 +151,8 @@ class Replay:
             except OSError as exc:
                 ports.events.emit(Log("error", f"replay snapshot: {exc}"))
 
-    def stats(self, insert_rate: float, sample_rate: float, inserted: int) -> ReplayStats:
+    def stats(self, insert_rate: float, sample_rate: float, inserted: int,
+              samples: SampleBatchesOut | None = None) -> ReplayStats:
         st = self.memory.stats()
         return ReplayStats(
             size=st.size,
@@ -144,4 +168,6 @@ class Replay:
             bin_edges=tuple(float(e) for e in st.bin_edges),
             beta=self.beta(),
             waiting_insert=self.waiting_insert,
+            batches_in_flight=samples.outstanding if samples is not None else 0,
+            in_flight_limit=samples.depth if samples is not None else 0,
         )

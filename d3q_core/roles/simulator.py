@@ -132,6 +132,7 @@ class Simulator:
         if self.index == 0 and self.incarnation == 0 and raise_after is None:
             raise_after = fault("simulator_raise_after")
         self.warmup = cfg.warmup_random and not self.resumed  # a resumed policy is trained
+        nan_priorities = self.index == 0 and fault("simulator_nan_priorities") is not None
         stats_tick = Ticker(0.5)
         steps_since, t_since = self.env_steps, time.monotonic()
         try:
@@ -145,6 +146,8 @@ class Simulator:
                 if raise_after is not None and self.step_no >= raise_after:
                     raise RuntimeError(f"injected fault after {self.step_no} steps")
                 batch, prios = self.iterate(ports)
+                if nan_priorities and prios is not None:
+                    prios = np.full_like(prios, np.nan)
                 if batch is not None and not ports.experiences.send(
                         Experience(self.index, batch, prios)):
                     break

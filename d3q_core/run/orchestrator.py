@@ -8,6 +8,7 @@ thread), implements RunControl for the faces, and never imports TensorFlow.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -20,15 +21,23 @@ from d3q_core.algo.qnet import QNetSpec
 from d3q_core.backends import make_backend
 from d3q_core.config import Config, to_toml
 from d3q_core.envs import EnvError, inspect_env
+from d3q_core.faults import check_environment
 from d3q_core.roles import messages as m
-from d3q_core.run.backend import Backend
+from d3q_core.run.backend import Backend, RoleRecipe
 from d3q_core.run.cores import learner_threads, simulator_count
 from d3q_core.run.plan import RolePlan
+from d3q_core.run.resources import check_replay_fits, check_replay_snapshot
 from d3q_core.run.result import RunResult, save_best, write_result
 from d3q_core.run.runstate import RunState
 from d3q_core.run.shutdown import stop_roles
-from d3q_core.run.stoprules import GOAL_WAIT_SECONDS, RunView, StallWatch, stop_reason
-from d3q_core.run.supervision import Supervisor
+from d3q_core.run.stoprules import (
+    GOAL_WAIT_SECONDS,
+    RunView,
+    StallWatch,
+    StartupWatch,
+    stop_reason,
+)
+from d3q_core.run.supervision import RESTARTED_ROLES, Supervisor
 from d3q_core.snapshot import EvalPoint, ProcessStats, Snapshot
 from d3q_core.storage.atomic import write_text_atomic
 from d3q_core.storage.checkpoint import (
@@ -54,24 +63,30 @@ class Orchestrator:
         self.env_id = config.env.id
         self.spec = QNetSpec(info.obs_dim, info.n_actions, tuple(config.learner.hidden),
                              config.learner.dueling)
+        check_replay_fits(config, self.spec)
+        self.faults, self._faults_line = check_environment()
         self.resume_checkpoint: Path | None = None
         self.resume_meta: dict = {}
         if resume is not None:
             self.rundir = RunDir.open_existing(resume)
+            self.rundir.lock()
             self._load_resume_point()
         else:
             self.rundir = RunDir.create(Path(config.run.root), self.env_id, run_dir)
+            self.rundir.lock()
         self.rundir.write_config(config)
         self.run_dir = self.rundir.path
         self.replay_snapshot_path = self.rundir.checkpoints / "replay.npz"
         self.n_simulators = simulator_count(config)
         self.threads = learner_threads(config, self.n_simulators)
-        self.backend = backend_factory(config, self.spec, self.n_simulators)
+        self.backend = backend_factory(config, self.spec, self.n_simulators,
+                                       output=str(self.rundir.log_path))
         self.flags, self.counters = self.backend.flags, self.backend.counters
         self.params = self.backend.params
         restore = None
         if config.replay.snapshot and self.resume_checkpoint and \
                 self.replay_snapshot_path.is_file():
+            check_replay_snapshot(self.replay_snapshot_path, config)
             restore = self.replay_snapshot_path
         self.plan = RolePlan(config, self.spec, self.goal, self.n_simulators,
                              self.rundir.checkpoints, self.threads, self.resume_checkpoint,
@@ -79,8 +94,10 @@ class Orchestrator:
         self.state = RunState(self.env_id, str(self.run_dir), self.goal,
                               started_at if started_at is not None else time.time(),
                               log_sink=self.rundir.append_log)
-        self.roles = Supervisor(self.backend, config.stop, self.plan.restart, self.log)
+        self.roles = Supervisor(self.backend, config.stop, self._restart_recipe, self.log)
         self.stall = StallWatch(config.stop, self.log)
+        self.startup = StartupWatch(config.stop, config.replay.min_size, self.log)
+        self._heard: dict[str, float] = {}  # role -> monotonic time of its last message
         if self.resume_checkpoint is not None:
             meta = self.resume_meta
             self.counters.restore(int(meta.get("env_steps", 0)), int(meta["learner_samples"]),
@@ -94,6 +111,7 @@ class Orchestrator:
         self._checkpoint_request = threading.Event()
         self._attached: dict[str, int] = {}
         self._tb: TensorBoardLog | None = None
+        self._tb_reported = False
         self._env_rate, self._rate = 0.0, (time.monotonic(), 0)
         self.tensorboard_url: str | None = None
         self.timeline: dict[str, float] = {}  # seconds from command start to each milestone
@@ -164,6 +182,10 @@ class Orchestrator:
 
     # --- the loop ----------------------------------------------------------------------------
 
+    def _restart_recipe(self, role: str, index: int, incarnation: int) -> RoleRecipe:
+        # an evaluator's next incarnation goes on from the newest parameters
+        return self.plan.restart(role, index, incarnation, self.counters.learner_samples)
+
     def _start_roles(self) -> None:
         cfg, plan = self.config, self.plan
         self.roles.start(plan.learner())
@@ -187,6 +209,8 @@ class Orchestrator:
         self._tb = TensorBoardLog(self.rundir.tb, enabled=self.config.run.tensorboard)
         self._tb.text("config", "```\n" + to_toml(self.config) + "\n```")
         self._rate = (time.monotonic(), 0)
+        if self._faults_line:
+            self.log(self._faults_line, "warning")
         self._start_roles()
         self.state.phase = snap.PHASE_FILLING
         snap_period = 1.0 / self.config.run.snapshot_hz
@@ -195,6 +219,7 @@ class Orchestrator:
             while True:
                 self._drain(timeout=0.02)
                 self._supervise()
+                self._check_disk()
                 if self._checkpoint_request.is_set():
                     self._checkpoint_request.clear()
                     self._send("learner", m.Checkpoint("requested"))
@@ -224,9 +249,27 @@ class Orchestrator:
                 flags.stop_sims.is_set() and role == "simulator") or (
                 role == "learner" and goal_reached)
 
-        fatal = self.roles.check(told_to_stop, restarts_allowed=not flags.stop_sims.is_set())
+        def restarts_allowed(role: str) -> bool:
+            if role == "simulator":
+                return not flags.stop_sims.is_set()
+            return not flags.stop_all.is_set() and not goal_reached  # the evaluator
+
+        fatal = self.roles.check(told_to_stop, restarts_allowed)
         if fatal is not None:
             self._set_fatal(fatal)
+
+    def _check_disk(self) -> None:
+        """A full disk ends the run within a second, with one line naming the file, instead
+        of training on with nothing saved."""
+        tb, err = self._tb, self.rundir.write_error
+        if tb is not None and tb.error is not None and not self._tb_reported:
+            self._tb_reported = True
+            if tb.disk_full:
+                self._set_fatal(tb.error)
+            else:
+                self.log(f"TensorBoard events off: {tb.error}", "warning")
+        if err is not None and err.errno == errno.ENOSPC and self._fatal is None:
+            self._set_fatal(f"no space left on device writing {err.filename}")
 
     def _set_fatal(self, text: str) -> None:
         if self._fatal is None:
@@ -247,13 +290,16 @@ class Orchestrator:
             self.log(f"gave up waiting for {missing} after {GOAL_WAIT_SECONDS:.0f}s", "warning")
         if reason is not None or st.goal_eval is not None:
             return reason
-        watching = (not self.paused and st.learner_info is not None
-                    and self.flags.replay_ready.is_set())
-        stalled = self.stall.check(time.monotonic(), view.learner_samples, watching,
-                                   st.stats("replay"))
-        st.stall = self.stall.stage
+        now, replay = time.monotonic(), st.stats("replay")
+        started = st.learner_info is not None and self.flags.replay_ready.is_set()
+        silent = {role: now - t for role, t in self._heard.items()}
+        stalled = self.startup.check(now, started, st.learner_info is not None, replay,
+                                     self.paused)
+        stalled = stalled or self.stall.check(now, view.learner_samples,
+                                              started and not self.paused, replay, silent)
+        st.stall = self.stall.stage or self.startup.stage
         if stalled is not None:
-            self._fatal = stalled
+            self._set_fatal(stalled)
             return "stalled"
         return None
 
@@ -268,6 +314,7 @@ class Orchestrator:
     def _handle(self, envelope: m.Envelope) -> None:
         role, index, msg = envelope.role, envelope.index, envelope.message
         st = self.state
+        self._heard[role] = time.monotonic()
         if isinstance(msg, (m.SimulatorStats, m.ReplayStats, m.LearnerStats)):
             st.latest[(role, index)] = msg
             if isinstance(msg, m.LearnerStats) and msg.samples > 0:
@@ -297,7 +344,7 @@ class Orchestrator:
             self.log(f"confirmed score of v{msg.version}: mean {msg.mean:.1f} over "
                      f"{self.config.evaluation.confirm_episodes} episodes")
         elif isinstance(msg, m.Failed):
-            if role == "simulator":  # the supervisor restarts it once its process has gone
+            if role in RESTARTED_ROLES:  # the supervisor restarts it once its process has gone
                 self.log(f"{role} {index} failed: {msg.error}", "error")
             else:
                 self._set_fatal(f"{role}: {msg.error}")
@@ -345,6 +392,7 @@ class Orchestrator:
         self._emit(on_snapshot)
         if self._tb is not None:
             self._tb.close()
+        self.rundir.unlock()
         return result
 
     def _result(self) -> RunResult:
@@ -371,6 +419,8 @@ class Orchestrator:
             "learner_samples": self.counters.learner_samples,
             "env_steps": self.counters.env_steps,
             "simulators": self.n_simulators,
+            "restarts": {(f"{c.role} {c.index}" if c.role == "simulator" else c.role):
+                         c.restarts for c in self.roles if c.restarts},
             "last_checkpoint": st.last_checkpoint,
             "evals": [e.__dict__ for e in st.evals],
             "resumed_from": str(self.resume_checkpoint) if self.resume_checkpoint else None,
@@ -449,3 +499,4 @@ class Orchestrator:
             self._tb.scalar(tag, value, step)
         self._tb.scalar("simulators/env_steps_per_s", self._env_rate, step)
         self._tb.scalar("simulators/env_steps", float(self.counters.env_steps), step)
+        self._tb.flush()  # to the file now: a full disk shows here within a second

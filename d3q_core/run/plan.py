@@ -48,7 +48,8 @@ class RolePlan:
 
     def restart(self, role: str, index: int, incarnation: int,
                 start_after_samples: int = 0) -> RoleRecipe:
-        """A new incarnation of a role the supervision policy restarts."""
+        """A new incarnation of a role the supervision policy restarts (an evaluator goes on
+        from the newest version, not from the start)."""
         if role == "simulator":
             return self.simulator(index, incarnation)
         if role == "evaluator":

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from d3q_core.algo.qnet import QNetSpec
-from d3q_core.exitcodes import EXIT_GOAL, EXIT_INTERRUPTED, EXIT_LIMIT
+from d3q_core.exitcodes import EXIT_FAULT, EXIT_GOAL, EXIT_INTERRUPTED, EXIT_LIMIT
 from d3q_core.roles.messages import Confirmed
 from d3q_core.storage.checkpoint import save_checkpoint
 from d3q_core.storage.rundir import RunDir
@@ -27,19 +27,23 @@ def exit_code(solved: bool, reason: str) -> int:
         return EXIT_GOAL
     if reason in ("interrupted", "quit"):
         return EXIT_INTERRUPTED
+    if reason in ("error", "stalled"):
+        return EXIT_FAULT
     return EXIT_LIMIT
 
 
 def write_result(rundir: RunDir, summary: dict, error: str | None,
                  log: Callable[[str, str], None]) -> RunResult:
-    """result.json (atomic; a failure is logged, the result still returned)."""
+    """result.json with the exit code (atomic; a failure is logged, the result still
+    returned)."""
+    solved = bool(summary["solved"])
+    reason = summary["stop_reason"]
+    code = summary["exit_code"] = exit_code(solved, reason)
     try:
         rundir.write_result(summary)
     except OSError as exc:
         log(f"cannot write result.json: {exc}", "error")
-    solved = bool(summary["solved"])
-    reason = summary["stop_reason"]
-    return RunResult(solved, reason, exit_code(solved, reason), error, summary)
+    return RunResult(solved, reason, code, error, summary)
 
 
 def save_best(rundir: RunDir, c: Confirmed, env_id: str, spec: QNetSpec,

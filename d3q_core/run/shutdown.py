@@ -1,5 +1,5 @@
 """The ordered stop of a run's roles: the learner's final checkpoint first, then the replay's
-snapshot, then everyone, each step bounded in time, stragglers terminated, then killed. The
+snapshot, then everyone, each step bounded in time, stragglers killed. The
 messages read meanwhile still reach the run through `drain`."""
 
 from __future__ import annotations
@@ -28,19 +28,20 @@ def stop_roles(backend: Backend, roles: Supervisor, drain: Callable[[float], Non
         backend.send("learner", learner_stop)
     if abort:
         flags.stop_all.set()
-    _wait(lambda: roles.alive("learner"), LEARNER_SECONDS, drain, 0.05)
+    saving = learner_stop is None or learner_stop.final_checkpoint  # told at the goal: saves
+    _wait(lambda: roles.alive("learner"), LEARNER_SECONDS if saving else EXIT_SECONDS, drain,
+          0.05)
     if replay_saved is not None and not abort:
         _wait(lambda: not replay_saved() and roles.alive("replay"), REPLAY_SECONDS, drain, 0.05)
     flags.stop_all.set()
     _wait(roles.any_alive, ABORT_SECONDS if abort else EXIT_SECONDS, drain, 0.02)
+    # stragglers: roles ignore SIGTERM (the orchestrator leads every stop), so they are killed;
+    # every file they write is written atomically, so nothing is left half-written
     for c in roles:
-        if c.handle.is_alive():
-            c.handle.terminate()
-    for c in roles:
-        c.handle.join(timeout=2.0)
         if c.handle.is_alive():
             c.handle.kill()
-            c.handle.join(timeout=2.0)
+    for c in roles:
+        c.handle.join(timeout=2.0)
         if c.state != "failed":
             c.state = "exited"
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from d3q_core.config import StopConfig
 from d3q_core.run.backend import Backend, RoleHandle, RoleRecipe
 
-RESTARTED_ROLES = ("simulator",)  # hold no state: a new incarnation carries on
+# hold no state a run needs back: a new incarnation (the same index, the simulator its same
+# epsilons) carries on where the dead one was
+RESTARTED_ROLES = ("simulator", "evaluator")
 
 
 @dataclass
@@ -57,7 +59,8 @@ class Supervisor:
     def any_alive(self) -> bool:
         return any(c.handle.is_alive() for c in self.children)
 
-    def check(self, told_to_stop: Callable[[str], bool], restarts_allowed: bool) -> str | None:
+    def check(self, told_to_stop: Callable[[str], bool],
+              restarts_allowed: Callable[[str], bool]) -> str | None:
         """Look at every role once: mark the living running, restart a dead role the policy
         restarts, and return the fault that ends the run, if one does."""
         fatal = None
@@ -71,7 +74,7 @@ class Supervisor:
             code = child.handle.exitcode
             if told_to_stop(child.role) and code == 0:
                 child.state = "exited"
-            elif child.role in RESTARTED_ROLES and restarts_allowed:
+            elif child.role in RESTARTED_ROLES and restarts_allowed(child.role):
                 fatal = self._restart(child, code) or fatal
             else:
                 child.state = "failed" if code else "exited"
@@ -83,7 +86,7 @@ class Supervisor:
         child.restart_times.append(now)
         recent = sum(1 for t in child.restart_times if now - t < 60.0)
         limit = self.stop.max_restarts_per_minute
-        name = f"{child.role} {child.index}"
+        name = f"{child.role} {child.index}" if child.role == "simulator" else child.role
         if recent > limit:
             child.state = "failed"
             return (f"{name} died {recent} times within a minute "

@@ -6,6 +6,7 @@ behind."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 from d3q_core.config import Config, ConfigError, from_dict, load_toml, migrate, to_toml
 from d3q_core.storage.atomic import write_text_atomic
 from d3q_core.storage.jsonsafe import json_safe
+
+LOCK_NAME = ".lock"
 
 
 class RunDirError(ValueError):
@@ -39,6 +42,7 @@ class RunDir:
         self.tb = self.path / "tb"
         self.result_path = self.path / "result.json"
         self.log_path = self.path / "log.txt"
+        self.write_error: OSError | None = None  # the first failed append to log.txt
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -49,6 +53,10 @@ class RunDir:
         checkpoints/ and tb/, proven writable; RunDirError naming the directory otherwise."""
         if explicit is not None:
             path = Path(explicit)
+            existing = cls(path)
+            if existing.holds_a_run():
+                raise RunDirError(f"{path}: holds another run; continue it with --resume "
+                                  f"{path}, or choose another --run-dir")
             cls._make(path, exist_ok=True)
         else:
             base = f"{time.strftime('%Y%m%d-%H%M%S')}-{sanitize(env_id)}"
@@ -73,6 +81,42 @@ class RunDir:
             raise RunDirError(f"{path}: cannot create run directory "
                               f"(not writable: {reason_of(exc)})") from None
         return rd
+
+    def holds_a_run(self) -> bool:
+        """A run's settings, results or checkpoints are here already."""
+        if self.config_path.exists() or self.result_path.exists():
+            return True
+        try:
+            return self.checkpoints.is_dir() and any(self.checkpoints.iterdir())
+        except OSError:
+            return False
+
+    def lock(self) -> None:
+        """Hold this directory for this process's run: a second run (or a resume) of the same
+        directory is refused while this one lives. The kernel drops the lock when the process
+        ends, however it ends, so a killed run never leaves a stale lock behind."""
+        import fcntl
+
+        path = self.path / LOCK_NAME
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunDirError(f"{path}: cannot lock the run directory "
+                              f"({reason_of(exc)})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RunDirError(f"{self.path}: in use by another d3q run (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        fd, self._lock_fd = getattr(self, "_lock_fd", None), None
+        if fd is not None:
+            os.close(fd)
 
     @staticmethod
     def _make(path: Path, exist_ok: bool, what: Path | None = None) -> None:
@@ -130,10 +174,13 @@ class RunDir:
         return data
 
     def append_log(self, line: str) -> None:
-        """One line appended and flushed. A failure is swallowed: the log on screen still
-        has the line, and a full disk is reported where it matters (checkpoints)."""
+        """One line appended and flushed. A failure does not raise (the log on screen still
+        has the line); it is kept in `write_error` for the run to act on (a full disk ends
+        it)."""
         try:
             with open(self.log_path, "a", encoding="utf-8") as f:
                 f.write(line.rstrip("\n") + "\n")
-        except OSError:
-            pass
+        except OSError as exc:
+            if self.write_error is None:
+                self.write_error = exc
+                self.write_error.filename = str(self.log_path)

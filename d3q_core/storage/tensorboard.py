@@ -1,8 +1,17 @@
-"""TensorBoard events of a run, written without TensorFlow in the writing process."""
+"""TensorBoard events of a run, written without TensorFlow in the writing process.
+
+Written synchronously with tensorboardX's record writer, not its SummaryWriter: the latter
+writes from a thread behind a bounded queue, and when that thread died of a full disk the
+orchestrator blocked forever on the full queue (a hung run that Ctrl-C could not stop). Here
+a failed write raises in the caller, where the run can act on it. The orchestrator writes a
+few scalars a second, so doing it in its own thread costs nothing measurable.
+"""
 
 from __future__ import annotations
 
+import errno
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,51 +19,65 @@ from d3q_core.storage.rundir import reason_of
 
 
 class TensorBoardLog:
-    """Scalars against learner samples, written with tensorboardX so the orchestrator's
-    process never imports TensorFlow. A write failure disables it (see `error`) rather than
-    ending the run: the curves are a convenience, the checkpoints are not."""
+    """Scalars against learner samples. A write failure closes the log and says why in
+    `error`; `disk_full` tells a full disk (which the run treats as a fault) from other
+    failures (the curves are a convenience: the run goes on without them)."""
 
-    def __init__(self, directory: Path, enabled: bool = True, flush_secs: float = 5.0):
+    def __init__(self, directory: Path, enabled: bool = True):
+        self.directory = Path(directory)
         self.writer: Any = None
         self.error: str | None = None
+        self.disk_full = False
         if enabled:
-            try:
-                from tensorboardX import SummaryWriter
+            self._guard(self._open)
 
-                self.writer = SummaryWriter(logdir=str(directory), flush_secs=flush_secs)
-            except OSError as exc:
-                self.error = f"{directory}: {reason_of(exc)}"
+    def _open(self) -> None:
+        from tensorboardX.event_file_writer import EventsWriter
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.writer = EventsWriter(str(self.directory / "events"))
+        self.writer.flush()
 
     @property
     def enabled(self) -> bool:
         return self.writer is not None
 
-    def _guard(self, action: Any, *args: Any, **kwargs: Any) -> None:
-        if self.writer is None:
-            return
+    def _guard(self, action: Any, *args: Any) -> None:
         try:
-            action(*args, **kwargs)
+            action(*args)
         except OSError as exc:
-            self.error = f"TensorBoard events: {reason_of(exc)}"
+            self.disk_full = exc.errno == errno.ENOSPC
+            where = getattr(self.writer, "_file_name", None) or self.directory
+            self.error = f"{reason_of(exc)} writing {where}"
             writer, self.writer = self.writer, None
-            try:
-                writer.close()
-            except Exception:
-                pass
+            if writer is not None:
+                try:
+                    writer.close()
+                except Exception:  # noqa: BLE001 - the first error is the one reported
+                    pass
+
+    def _write(self, summary: Any, step: int) -> None:
+        from tensorboardX.proto.event_pb2 import Event
+
+        if self.writer is not None:
+            self._guard(self.writer.write_event,
+                        Event(wall_time=time.time(), step=int(step), summary=summary))
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         """Non-finite values are skipped (a NaN loss before the first step, say)."""
         if self.writer is not None and math.isfinite(value):
-            self._guard(self.writer.add_scalar, tag, float(value), global_step=int(step))
+            from tensorboardX.summary import scalar
+
+            self._write(scalar(tag, float(value)), step)
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
         if self.writer is not None:
-            self._guard(self.writer.add_text, tag, text, global_step=int(step))
+            from tensorboardX.summary import text as text_summary
+
+            self._write(text_summary(tag, text), step)
 
     def flush(self) -> None:
-        """Ask the writer to flush. tensorboardX writes from its own thread, so events reach
-        the file within `flush_secs` of being added, not necessarily before this returns;
-        `close` does write everything."""
+        """Everything added so far reaches the file (an OSError here is caught as any)."""
         if self.writer is not None:
             self._guard(self.writer.flush)
 

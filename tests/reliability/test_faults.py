@@ -40,6 +40,20 @@ def read_result(run_dir):
     return json.loads((run_dir / "result.json").read_text())
 
 
+def newest_file_loads(run_dir) -> str:
+    """The newest ckpt-*.npz by name must load whole (nothing skipped) and hold only finite
+    weights; returns its file name."""
+    import numpy as np
+
+    from d3q_core.storage.checkpoint import load_checkpoint
+
+    files = sorted((run_dir / "checkpoints").glob("ckpt-*.npz"))
+    assert files, "no checkpoint at all"
+    arrays, _ = load_checkpoint(files[-1])
+    assert all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f")
+    return files[-1].name
+
+
 def long_run(tmp_path, *extra: str, env: dict | None = None) -> tuple[Watched, object]:
     run_dir = tmp_path / "run"
     w = Watched(["--no-ui", "--run-dir", str(run_dir), *TINY, "--set", "stop.goal=100000",
@@ -52,10 +66,15 @@ def started(run_dir) -> bool:
     return log.is_file() and "learner ready" in log.read_text()
 
 
+def read_log_has(run_dir, fragment: str) -> bool:
+    log = run_dir / "log.txt"
+    return log.is_file() and fragment in log.read_text(errors="replace")
+
+
 def log_time(run_dir, fragment: str) -> float:
     """Seconds since the run's start of the first log line containing `fragment`."""
-    for line in (run_dir / "log.txt").read_text().splitlines():
-        if fragment in line:
+    for line in (run_dir / "log.txt").read_text(errors="replace").splitlines():
+        if fragment in line and line[:10].strip().endswith("s"):  # d3q's own lines
             return float(line.split("s", 1)[0])
     raise AssertionError(f"no log line with {fragment!r}")
 
@@ -68,14 +87,15 @@ def test_killed_simulator_is_restarted_and_training_goes_on(tmp_path, report):
     os.kill(pid, signal.SIGKILL)
     t0 = time.monotonic()
     wait_for(lambda: role_pid(w, "d3q: simulator 0") not in (None, pid), 30, w, "a new simulator 0")
-    report("SIGKILL a simulator", "restarted with the same index and epsilon, counted in the "
-           "log; training went on to its sample limit", time.monotonic() - t0)
+    took = time.monotonic() - t0
     code, out, err = w.wait(timeout=120)
     assert code == 1, (out, err)  # the sample limit ended it, not the fault
-    assert read_result(run_dir)["stop_reason"] == "max_learner_samples"
-    log = (run_dir / "log.txt").read_text()
-    assert "simulator 0 died" in log and "restart #1" in log
+    result = read_result(run_dir)
+    assert result["stop_reason"] == "max_learner_samples" and result["exit_code"] == 1
+    assert result["restarts"] == {"simulator 0": 1}
     assert w.survivors() == []
+    report("SIGKILL a simulator", took, exit=code, stop_reason=result["stop_reason"],
+           restarts=result["restarts"], processes_left=0)
 
 
 @pytest.mark.timeout(150)
@@ -84,13 +104,12 @@ def test_simulator_exception_is_restarted_with_the_same_index(tmp_path, report):
                           env={"D3Q_FAULTS": "simulator_raise_after=50"})
     code, out, err = w.wait(timeout=120)
     assert code == 1, (out, err)
-    log = (run_dir / "log.txt").read_text()
-    assert "injected fault after 50 steps" in log and "restart #1" in log
-    assert read_result(run_dir)["learner_samples"] >= 30000
-    report("an exception in a simulator", "error logged, restarted (restart #1); training went "
-           "on to its sample limit",
-           log_time(run_dir, "restart #1") - log_time(run_dir, "injected fault"))
+    result = read_result(run_dir)
+    assert result["restarts"] == {"simulator 0": 1} and result["learner_samples"] >= 30000
     assert w.survivors() == []
+    report("an exception in a simulator", log_time(run_dir, "restart #1")
+           - log_time(run_dir, "injected fault"), exit=code, stop_reason=result["stop_reason"],
+           restarts=result["restarts"], processes_left=0)
 
 
 @pytest.mark.timeout(150)
@@ -98,13 +117,14 @@ def test_too_many_simulator_restarts_stop_the_run(tmp_path, report):
     w, run_dir = long_run(tmp_path, "--set", "stop.max_restarts_per_minute=2",
                           env={"D3Q_FAULTS": "simulator_always_raise_after=5"})
     code, out, err = w.wait(timeout=120)
-    assert code == 1, (out, err)
+    assert code == 3, (out, err)
     result = read_result(run_dir)
-    assert result["stop_reason"] == "error" and "within a minute" in result["error"]
+    assert result["stop_reason"] == "error" and "3 times within a minute" in result["error"]
+    assert result["restarts"] == {"simulator 0": 2}
     assert w.survivors() == []
-    report("a simulator failing on every start (limit 2 a minute)", "3rd failure within a "
-           "minute stops the run: one-line error, exit 1",
-           result["wall_seconds"] - log_time(run_dir, "within a minute"))
+    report("a simulator failing on every start (limit 2 a minute)", result["wall_seconds"]
+           - log_time(run_dir, "within a minute"), exit=code, stop_reason=result["stop_reason"],
+           restarts=result["restarts"], processes_left=0)
 
 
 @pytest.mark.timeout(150)
@@ -118,17 +138,15 @@ def test_dead_replay_or_learner_ends_the_run(tmp_path, title, report):
     t0 = time.monotonic()
     code, out, err = w.wait(timeout=60)
     took = time.monotonic() - t0
-    assert code == 1, (out, err)
+    assert code == 3, (out, err)
     result = read_result(run_dir)
     assert result["stop_reason"] == "error"
-    assert title.split(": ")[1] in result["error"] and "exited unexpectedly" in result["error"]
-    assert "\n" not in result["error"]
-    from d3q_core.storage.checkpoint import newest_checkpoint
-
-    assert newest_checkpoint(run_dir) is not None  # the last good checkpoint is intact
+    assert result["error"].startswith(title.split(": ")[1]) and "\n" not in result["error"]
+    newest = newest_file_loads(run_dir)  # the last checkpoint is whole, not skipped
     assert w.survivors() == []
-    report(f"SIGKILL the {title.split(': ')[1]}", "run ends: one-line reason, exit 1, last "
-           "checkpoint loadable, no process left", took)
+    report(f"SIGKILL the {title.split(': ')[1]}", took, exit=code,
+           stop_reason=result["stop_reason"], newest_checkpoint_loads=newest,
+           processes_left=0)
 
 
 @pytest.mark.timeout(150)
@@ -141,8 +159,8 @@ def test_children_exit_when_the_orchestrator_is_killed(tmp_path, report):
     t0 = time.monotonic()
     w.proc.wait(10)
     assert w.survivors(grace=5.0) == []
-    report("SIGKILL the orchestrator (d3q-tui itself)", f"all {len(kids)} children exit "
-           "(parent-death signal, parent watch)", time.monotonic() - t0)
+    report("SIGKILL the orchestrator (d3q-tui itself)", time.monotonic() - t0,
+           children_exited=len(kids), processes_left=0)
 
 
 @pytest.mark.timeout(150)
@@ -168,14 +186,45 @@ def test_workers_yield_the_cores_and_the_evaluator_most(tmp_path):
 
 @pytest.mark.timeout(150)
 def test_non_finite_loss_stops_with_a_clear_error(tmp_path, report):
-    w, run_dir = long_run(tmp_path, env={"D3Q_FAULTS": "learner_nan_after=60"})
+    w, run_dir = long_run(tmp_path, env={"D3Q_FAULTS": "learner_nan_after=1500"})
+    code, out, err = w.wait(timeout=120)
+    assert code == 3, (out, err)
+    result = read_result(run_dir)
+    assert result["error"].startswith("learner: non-finite loss")
+    named = result["error"].rsplit("last good checkpoint: ", 1)[1]
+    assert named != "none yet" and named.endswith(newest_file_loads(run_dir))  # kept, whole
+    assert result["last_checkpoint"] == named  # nothing was saved after the NaN
+    assert w.survivors() == []
+    report("a NaN loss in the learner", result["wall_seconds"] - log_time(run_dir, "non-finite"),
+           exit=code, stop_reason=result["stop_reason"], last_good_checkpoint_kept=True,
+           processes_left=0)
+
+
+@pytest.mark.timeout(150)
+def test_non_finite_weights_are_never_published(tmp_path, report):
+    w, run_dir = long_run(tmp_path, env={"D3Q_FAULTS": "learner_nan_weights_after=1500"})
+    code, out, err = w.wait(timeout=120)
+    assert code == 3, (out, err)
+    result = read_result(run_dir)
+    assert result["error"].startswith("learner: non-finite weights")
+    newest_file_loads(run_dir)
+    assert w.survivors() == []
+    report("NaN weights in the learner", result["wall_seconds"] - log_time(run_dir, "non-fin"),
+           exit=code, stop_reason=result["stop_reason"], published=False,
+           last_good_checkpoint_kept=True, processes_left=0)
+
+
+@pytest.mark.timeout(150)
+def test_non_finite_priorities_from_a_simulator_do_not_kill_the_replay(tmp_path, report):
+    w, run_dir = long_run(tmp_path, "--set", "stop.max_learner_samples=20000",
+                          env={"D3Q_FAULTS": "simulator_nan_priorities"})
     code, out, err = w.wait(timeout=120)
     assert code == 1, (out, err)
     result = read_result(run_dir)
-    assert "non-finite loss" in result["error"]
+    assert result["stop_reason"] == "max_learner_samples" and result["error"] is None
     assert w.survivors() == []
-    report("a NaN loss in the learner", "run stops: \"non-finite loss\", exit 1, last good "
-           "checkpoint kept", result["wall_seconds"] - log_time(run_dir, "non-finite"))
+    report("NaN initial priorities from a simulator", None, exit=code,
+           stop_reason=result["stop_reason"], replay_alive=True, processes_left=0)
 
 
 @pytest.mark.timeout(150)
@@ -184,15 +233,83 @@ def test_stall_is_reported_by_stage_and_stops_the_run(tmp_path, report):
                           "--set", "stop.stall_stop_seconds=5",
                           env={"D3Q_FAULTS": "replay_stop_serving_after=30"})
     code, out, err = w.wait(timeout=120)
-    assert code == 1, (out, err)
+    assert code == 3, (out, err)
     result = read_result(run_dir)
     assert result["stop_reason"] == "stalled"
-    assert "the replay is not serving sample batches" in result["error"]
-    assert "stalled" in (run_dir / "log.txt").read_text()
+    assert result["error"].endswith("the replay is not serving sample batches")
     assert w.survivors() == []
-    report("the replay stops serving (warn 2 s, stop 5 s)", "stall named by stage (\"the replay "
-           "is not serving sample batches\"), then stopped, exit 1",
-           result["wall_seconds"] - log_time(run_dir, "stalled"))
+    report("the replay stops serving (warn 2 s, stop 5 s)", result["wall_seconds"]
+           - log_time(run_dir, "stalled"), exit=code, stop_reason=result["stop_reason"],
+           stage="the replay is not serving sample batches", processes_left=0)
+
+
+@pytest.mark.timeout(150)
+def test_a_stopped_learner_is_named_as_the_stalled_stage(tmp_path, report):
+    w, run_dir = long_run(tmp_path, "--set", "stop.stall_warn_seconds=3",
+                          "--set", "stop.stall_stop_seconds=6")
+    wait_for(lambda: started(run_dir) and read_log_has(run_dir, "new best eval"), 90, w,
+             "training")
+    pid = wait_for(lambda: role_pid(w, "d3q: learner"), 30, w, "the learner")
+    os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        code, out, err = w.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    took = time.monotonic() - t0
+    assert code == 3, (out, err)
+    result = read_result(run_dir)
+    assert result["stop_reason"] == "stalled" and "the learner is not" in result["error"]
+    assert w.survivors() == []
+    report("SIGSTOP the learner (warn 3 s, stop 6 s)", took, exit=code,
+           stop_reason=result["stop_reason"], stage=result["error"].split(": ", 1)[1],
+           processes_left=0)
+
+
+@pytest.mark.timeout(150)
+def test_a_learner_that_never_becomes_ready_is_caught(tmp_path, report):
+    w, run_dir = long_run(tmp_path, "--set", "stop.stall_warn_seconds=2",
+                          "--set", "stop.startup_timeout_seconds=6")
+    pid = wait_for(lambda: role_pid(w, "d3q: learner"), 30, w, "the learner")
+    os.kill(pid, signal.SIGSTOP)  # before TensorFlow is up: it never says it is ready
+    t0 = time.monotonic()
+    try:
+        code, out, err = w.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    assert code == 3, (out, err)
+    result = read_result(run_dir)
+    assert result["stop_reason"] == "stalled"
+    assert result["error"].endswith("the learner has not become ready")
+    assert w.survivors() == []
+    report("a learner that never becomes ready (start-up limit 6 s)", time.monotonic() - t0,
+           exit=code, stop_reason=result["stop_reason"], stage="the learner has not become "
+           "ready", processes_left=0)
+
+
+@pytest.mark.timeout(150)
+def test_killed_evaluator_is_restarted_and_evaluations_go_on(tmp_path, report):
+    w, run_dir = long_run(tmp_path, "--set", "stop.max_learner_samples=60000")
+    wait_for(lambda: started(run_dir) and read_log_has(run_dir, "new best eval"), 90, w,
+             "a first evaluation")
+    pid = wait_for(lambda: role_pid(w, "d3q: evaluator"), 30, w, "the evaluator")
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    wait_for(lambda: role_pid(w, "d3q: evaluator") not in (None, pid), 30, w, "a new evaluator")
+    took = time.monotonic() - t0
+    code, out, err = w.wait(timeout=120)
+    assert code == 1, (out, err)
+    result = read_result(run_dir)
+    assert result["stop_reason"] == "max_learner_samples" and result["error"] is None
+    assert result["restarts"] == {"evaluator": 1}
+    later = [e for e in result["evals"] if e["elapsed"] > log_time(run_dir, "evaluator died")]
+    assert later  # the new incarnation evaluates
+    assert w.survivors() == []
+    report("SIGKILL the evaluator", took, exit=code, stop_reason=result["stop_reason"],
+           restarts=result["restarts"], evaluations_after_restart=len(later),
+           processes_left=0)
 
 
 @pytest.mark.timeout(240)
@@ -204,6 +321,7 @@ def test_resume_continues_counters_history_and_replay(tmp_path, report):
     assert code == 1, (out, err)
     r1 = read_result(run_dir)
     assert (run_dir / "checkpoints" / "replay.npz").is_file()
+    assert_resume_restores_what_was_saved(run_dir)
     second = Watched(["--no-ui", "--resume", str(run_dir),
                       "--set", "stop.max_learner_samples=24000"])
     t0 = time.monotonic()
@@ -215,11 +333,39 @@ def test_resume_continues_counters_history_and_replay(tmp_path, report):
     assert r2["env_steps"] > r1["env_steps"]  # counted on from the checkpoint
     assert len(r2["evals"]) > len(r1["evals"])  # history kept and extended
     assert r2["evals"][: len(r1["evals"])] == r1["evals"]
-    log = (run_dir / "log.txt").read_text()
-    assert "restoring the replay memory" in log and "resumed from" in log
     assert first.survivors() == [] and second.survivors() == []
-    report("--resume after a stopped run (replay.snapshot = true)", "weights, optimizer, "
-           "counters, eval history and replay restored; went on from 12k to 24k samples", took)
+    report("--resume after a stopped run (replay.snapshot = true)", took, exit=code,
+           learner_samples=f"{r1['learner_samples']:,} -> {r2['learner_samples']:,}",
+           eval_history_kept=True, processes_left=0)
+
+
+def assert_resume_restores_what_was_saved(run_dir) -> None:
+    """The resume path itself (the learner and replay roles as a resumed run builds them)
+    restores exactly the weights, optimizer state and replay memory that were saved."""
+    import numpy as np
+
+    from d3q_core.algo.qnet import QNetSpec
+    from d3q_core.roles.learner import Learner
+    from d3q_core.roles.replay import Replay
+    from d3q_core.storage.checkpoint import load_checkpoint, newest_checkpoint
+    from d3q_core.storage.rundir import RunDir
+
+    cfg = RunDir.open_existing(run_dir).read_config()
+    ckpt = newest_checkpoint(run_dir)
+    saved, meta = load_checkpoint(ckpt)
+    learner = Learner(cfg, QNetSpec.from_dict(meta["spec"]), run_dir / "checkpoints", ckpt, 1)
+    restored = learner.trainer.state_arrays()
+    assert set(restored) == set(saved) and any(k.startswith("opt") for k in saved), saved.keys()
+    for key in saved:
+        np.testing.assert_array_equal(restored[key], saved[key], err_msg=key)
+    assert learner.samples == meta["learner_samples"]
+    snapshot = run_dir / "checkpoints" / "replay.npz"
+    replay = Replay(cfg, QNetSpec.from_dict(meta["spec"]).obs_dim, 0, snapshot)
+    with np.load(snapshot) as data:
+        n = len(data["records"])
+        assert len(replay.memory) == n > 0
+        np.testing.assert_array_equal(replay.memory._records[:n], data["records"])
+        np.testing.assert_allclose(replay.memory.priorities()[:n], data["priorities"])
 
 
 def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path, report):
@@ -238,9 +384,9 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path, report)
     w = Watched(["--no-ui", "--resume", str(run_dir)])
     t0 = time.monotonic()
     code, _, err = w.wait(timeout=60)
-    report("--resume with a corrupt checkpoint", "one line naming the run directory, exit 2",
-           time.monotonic() - t0)
     assert code == 2 and "no loadable checkpoint" in err, err
+    report("--resume with a corrupt checkpoint", time.monotonic() - t0, exit=code,
+           error=err.strip().replace(str(tmp_path), "TMP"))
     w = Watched(["--no-ui", "--resume", str(run_dir), "--set", "learner.batch_size=3"])
     code, _, err = w.wait(timeout=60)
     assert code == 2 and "only stop.* settings" in err, err
@@ -266,15 +412,15 @@ def test_full_disk_ends_the_run_and_leaves_nothing_half_written(tmp_path, report
                     "--set", "learner.hidden=256,256"),
         cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120,
         preexec_fn=limit)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     result = read_result(run_dir)
     assert "checkpoint failed" in result["error"] and "file too large" in result["error"]
     leftovers = [p.name for p in (run_dir / "checkpoints").iterdir()]
     assert not any(name.endswith(".tmp") for name in leftovers), leftovers
     assert not list((run_dir / "checkpoints").glob("ckpt-*.npz"))
-    report("a full disk (file-size limit) at the first checkpoint", "run stops: \"checkpoint "
-           "failed: file too large\", exit 1, no temp or torn file",
-           result["wall_seconds"] - log_time(run_dir, "checkpoint failed"))
+    report("a file-size limit at the first checkpoint", result["wall_seconds"]
+           - log_time(run_dir, "checkpoint failed"), exit=proc.returncode,
+           stop_reason=result["stop_reason"], temp_or_torn_files=0)
 
 
 def test_unwritable_run_dir_and_image_envs_are_bad_input(tmp_path, report):
@@ -290,8 +436,8 @@ def test_unwritable_run_dir_and_image_envs_are_bad_input(tmp_path, report):
         code, _, err = w.wait(timeout=60)
         assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, (args, err)
         assert "Traceback" not in err
-        report(" ".join(args).replace(str(tmp_path), "TMP"), f"exit 2: {err.strip()}"
-               .replace(str(tmp_path), "TMP"), time.monotonic() - t0)
+        report(" ".join(args).replace(str(tmp_path), "TMP"), time.monotonic() - t0, exit=code,
+               error=err.strip().replace(str(tmp_path), "TMP"))
 
 
 @pytest.mark.timeout(180)
@@ -325,5 +471,6 @@ def test_memory_levels_off_with_a_slow_learner(tmp_path, report):
     replay = read_result(run_dir)
     assert replay["env_steps"] < 200_000  # the simulators were held back, not free-running
     assert w.survivors() == []
-    report("a learner slowed to 20 steps/s", f"simulators held back by the rate limiter; "
-           f"largest RSS change of any process over 15 s: {growth / 2**20:+.1f} MiB", None)
+    report("a learner slowed to 20 steps/s", None, exit=code,
+           env_steps=f"{replay['env_steps']:,} (held back)",
+           largest_rss_change=f"{growth / 2**20:+.1f} MiB over 15 s", processes_left=0)

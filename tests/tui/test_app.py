@@ -306,3 +306,21 @@ def test_the_orchestrator_and_the_fake_satisfy_one_run_control_protocol(tmp_path
                     (type(impl).__name__, name)
     finally:
         orch.backend.close()
+
+
+async def test_markup_in_a_path_or_a_log_line_is_shown_as_written():
+    import dataclasses
+
+    from d3q_core.snapshot import LogLine
+    from d3q_tui.panels.status import StatusBar
+    from tests.tui.fake_run import make_snapshot
+
+    app, orch, *_ = make_app(frames=1000, period=10.0)  # the fake stays quiet
+    async with app.run_test(size=(160, 50)) as pilot:
+        odd = "runs/a[/]b [bold]x[/bold]"
+        s = dataclasses.replace(make_snapshot(20), run_dir=odd,
+                                log=(LogLine(1, 1.0, "error", f"cannot write {odd}/log.txt"),))
+        app.receive(s)
+        await until(pilot, lambda: "[/]" in log_text(app), "the odd line in the log")
+        assert f"cannot write {odd}/log.txt" in log_text(app)
+        assert "[/]" in text_of(app.query_one(StatusBar))

@@ -2,16 +2,19 @@
 
 It owns the machinery the roles' ports are made of: the seqlock parameter store and shared
 counters, the replay's authenticated Unix socket for experiences, the raw-byte pipe pair
-between the replay and the learner, the run-wide events, one bounded stats queue that every
-child writes its Envelopes to, and a command queue each for the learner and the replay.
+between the replay and the learner, the run-wide events, one events pipe per role
+incarnation (read here; a child killed mid-message can only lose its own), and a command
+queue each for the learner and the replay.
 """
 
 from __future__ import annotations
 
+import pickle
 import queue
-import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from d3q_core.algo.qnet import QNetSpec
@@ -86,8 +89,10 @@ class LocalTelemetry:
 
 
 class LocalBackend:
-    def __init__(self, config: Config, spec: QNetSpec, n_simulators: int, paused: bool = False):
-        self.config = config
+    def __init__(self, config: Config, spec: QNetSpec, n_simulators: int, paused: bool = False,
+                 output: str | None = None):
+        """`output`: the file every child's stdout and stderr go to (the run's log.txt)."""
+        self.config, self.output = config, output
         self.ctx = ctx = spawn_context()
         self.record_dtype = transition_dtype(spec.obs_dim)
         self.params = ParamStore(ctx, spec.n_params)
@@ -100,36 +105,40 @@ class LocalBackend:
         self.inbox_address = InboxAddress.new()  # the replay listens; a socket per simulator
         self.sample_link = SampleLink.new(ctx)  # replay <-> learner; closed here once both run
         self._link_users: set[str] = set()
-        self.stats = ctx.Queue(maxsize=4096)
+        self._events: dict[Connection, tuple[str, int]] = {}  # read ends, by sender
         self.commands = {"learner": ctx.Queue(maxsize=16), "replay": ctx.Queue(maxsize=16)}
         self.telemetry = LocalTelemetry()
 
     # --- roles -------------------------------------------------------------------------------
 
-    def _plan(self, recipe: RoleRecipe) -> Any:
+    def _plan(self, recipe: RoleRecipe, events: Connection) -> Any:
         f, cfg = self.flags, self.config
         if recipe.role == "simulator":
             return SimulatorPlan(recipe.index, self.inbox_address, cfg.replay.queue_batches,
-                                 self.params, self.counters, self.stats, f.stop_sims, f.pause,
+                                 self.params, self.counters, events, f.stop_sims, f.pause,
                                  f.replay_ready)
         if recipe.role == "replay":
             return ReplayPlan(self.inbox_address, self.sample_link, self.record_dtype,
-                              cfg.replay.prefetch, self.commands["replay"], self.stats,
+                              cfg.replay.prefetch, self.commands["replay"], events,
                               f.stop_all, f.replay_ready, self.call_batch)
         if recipe.role == "learner":
             return LearnerPlan(self.sample_link, self.record_dtype, self.commands["learner"],
-                               self.stats, self.params, self.counters, f.stop_all, f.pause,
+                               events, self.params, self.counters, f.stop_all, f.pause,
                                self.call_batch)
         if recipe.role == "evaluator":
-            return EvaluatorPlan(self.params, self.stats, f.stop_all)
+            return EvaluatorPlan(self.params, events, f.stop_all)
         raise ValueError(f"unknown role {recipe.role!r}")
 
     def start(self, recipe: RoleRecipe) -> LocalHandle:
         title = f"d3q: {recipe.name}"
         niceness = EVALUATOR_NICENESS if recipe.role == "evaluator" else WORKER_NICENESS
-        p = self.ctx.Process(target=run_role, args=(title, niceness, recipe, self._plan(recipe)),
+        reader, writer = self.ctx.Pipe(duplex=False)
+        args = (title, niceness, self.output, recipe, self._plan(recipe, writer))
+        p = self.ctx.Process(target=run_role, args=args,
                              name=f"d3q-{recipe.role}-{recipe.index}", daemon=True)
         p.start()
+        writer.close()  # the child holds the only write end: its death is EOF here
+        self._events[reader] = (recipe.role, recipe.index)
         if recipe.role in ("replay", "learner"):
             self._link_users.add(recipe.role)
             if self._link_users == {"replay", "learner"}:
@@ -141,35 +150,31 @@ class LocalBackend:
 
     # --- messages ----------------------------------------------------------------------------
 
-    def events(self, timeout: float) -> list[Envelope]:
+    def _read(self, conn: Connection, into: list[Envelope], limit: int = 1000) -> None:
         try:
-            got = [self.stats.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        for _ in range(999):
-            try:
-                got.append(self.stats.get_nowait())
-            except queue.Empty:
-                break
+            while len(into) < limit and conn.poll():
+                into.append(conn.recv())
+        except (EOFError, OSError, pickle.UnpicklingError):  # that incarnation has gone:
+            # what it sent whole is kept, a message its death cut short is not
+            self._events.pop(conn, None)
+            conn.close()
+
+    def events(self, timeout: float) -> list[Envelope]:
+        got: list[Envelope] = []
+        if not self._events:
+            time.sleep(timeout)
+            return got
+        for conn in wait(list(self._events), timeout):
+            self._read(conn, got)  # type: ignore[arg-type]
         return got
 
     def last_events(self) -> list[Envelope]:
-        """Read the last messages once every child is gone. A child terminated in the middle
-        of a put leaves half a message in the pipe, on which a plain read blocks forever, so
-        the reading happens in a daemon thread given one second."""
+        """What is left once every child is gone. Each pipe's only write end died with its
+        child, so a message cut short by a kill ends in EOF, never in a read that waits."""
         got: list[Envelope] = []
-
-        def read() -> None:
-            while True:
-                try:
-                    got.append(self.stats.get_nowait())
-                except (queue.Empty, OSError, EOFError, ValueError):
-                    return
-
-        reader = threading.Thread(target=read, name="drain-stats", daemon=True)
-        reader.start()
-        reader.join(timeout=1.0)
-        return list(got)
+        for conn in list(self._events):
+            self._read(conn, got, limit=100_000)
+        return got
 
     def send(self, role: str, command: Command) -> bool:
         try:
@@ -179,7 +184,10 @@ class LocalBackend:
             return False
 
     def close(self) -> None:
-        """The data queues are not read any more: nothing in them matters now."""
-        for q in (self.stats, *self.commands.values()):
+        """Nothing still in a queue or a pipe matters now."""
+        for q in self.commands.values():
             q.close()
             q.cancel_join_thread()
+        for conn in self._events:
+            conn.close()
+        self._events.clear()

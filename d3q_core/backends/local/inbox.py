@@ -17,15 +17,26 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Client, Connection, Listener, wait
+from multiprocessing.connection import (
+    Client,
+    Connection,
+    Listener,
+    answer_challenge,
+    deliver_challenge,
+    wait,
+)
 from typing import Any
 
 ACK = b"+"
+# a connecting simulator answers the authentication challenge within milliseconds; a peer
+# that has not after this long is cut off, so it cannot hold up the next one
+HANDSHAKE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,9 +58,12 @@ class ExperienceInbox:
     it arrives (`receive`), and hands them out oldest first: `peek` at the next one, `done`
     once it is in the memory."""
 
-    def __init__(self, where: InboxAddress):
-        self._listener = Listener(where.address, family="AF_UNIX", authkey=where.authkey,
-                                  backlog=64)
+    def __init__(self, where: InboxAddress, handshake_seconds: float = HANDSHAKE_SECONDS):
+        # no authkey here: Listener.accept would authenticate inline, and one idle local
+        # connection would then block every later accept (a restarted simulator's too);
+        # each connection is authenticated in a thread of its own, with a deadline
+        self._authkey, self._handshake_seconds = where.authkey, handshake_seconds
+        self._listener = Listener(where.address, family="AF_UNIX", backlog=64)
         self._new: deque[Connection] = deque()
         self._conns: list[Connection] = []
         self._waiting: deque[tuple[Connection, Any]] = deque()
@@ -61,10 +75,30 @@ class ExperienceInbox:
         while not self._closed:
             try:
                 conn = self._listener.accept()
-            except Exception:  # a failed handshake or the listener closing
+            except Exception:  # the listener closing
                 if self._closed:
                     return
                 continue
+            threading.Thread(target=self._authenticate, args=(conn,), name="inbox-auth",
+                             daemon=True).start()
+
+    def _authenticate(self, conn: Connection) -> None:
+        """The challenge both ways, as Listener(authkey=...) does, but a peer that does not
+        answer within the deadline is cut off (shutdown wakes the blocked read)."""
+        timer = threading.Timer(self._handshake_seconds, _cut_off, args=(conn,))
+        timer.daemon = True
+        timer.start()
+        try:
+            deliver_challenge(conn, self._authkey)
+            answer_challenge(conn, self._authkey)
+        except Exception:  # a wrong key, a peer that left, or the deadline
+            conn.close()
+            return
+        finally:
+            timer.cancel()
+        if self._closed:
+            conn.close()
+        else:
             self._new.append(conn)
 
     @property
@@ -120,6 +154,14 @@ class ExperienceInbox:
         for conn in self._conns:
             conn.close()
         self._listener.close()
+
+
+def _cut_off(conn: Connection) -> None:
+    try:
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed
+        pass
 
 
 class ExperienceSender:

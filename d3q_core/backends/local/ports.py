@@ -4,14 +4,18 @@ plans that a spawned child opens into the role's ports dataclass.
 Most of the machinery satisfies the Protocols of d3q_core.roles.ports as it is: a
 multiprocessing Event is a Flag, a Value('i') a SharedInt, the seqlock ParamStore both params
 ports, SharedCounters the counters, ExperienceSender / ExperienceInbox the experience ports,
-BatchSender / BatchReceiver the sample stream. Events and commands travel on bounded
-multiprocessing queues.
+BatchSender / BatchReceiver the sample stream. Each role incarnation sends its events on a
+pipe of its own (a child killed mid-message loses only its own messages: the run reads EOF
+from that pipe and nothing else is touched); commands travel on bounded multiprocessing
+queues, each with one writer, the run.
 """
 
 from __future__ import annotations
 
 import queue
+import select
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -23,22 +27,23 @@ from d3q_core.roles.messages import Command, Envelope, Message
 from d3q_core.roles.ports import EvaluatorPorts, LearnerPorts, ReplayPorts, SimulatorPorts
 
 
-class QueueEvents:
-    """EventsOut over the run's stats queue; each message goes in an Envelope naming its
-    sender."""
+class PipeEvents:
+    """EventsOut over this role incarnation's own pipe to the run; each message goes in an
+    Envelope naming its sender."""
 
-    def __init__(self, q: Any, role: str, index: int):
-        self.q, self.role, self.index = q, role, index
+    def __init__(self, conn: Connection, role: str, index: int):
+        self.conn, self.role, self.index = conn, role, index
 
     def emit(self, message: Message, wait: bool = False) -> bool:
-        envelope = Envelope(self.role, self.index, message)
-        if wait:
-            self.q.put(envelope)
-            return True
+        """`wait=False` (stats, logs): dropped rather than blocking while the pipe is full
+        (a Linux pipe is writable while PIPE_BUF bytes are free, more than a stats message);
+        `wait=True`: blocks until the run has read enough."""
         try:
-            self.q.put_nowait(envelope)
+            if not wait and not select.select([], [self.conn.fileno()], [], 0)[1]:
+                return False
+            self.conn.send(Envelope(self.role, self.index, message))
             return True
-        except queue.Full:  # stats and logs are best effort: drop, never block
+        except (OSError, ValueError):  # the run has gone (the child dies with it anyway)
             return False
 
 
@@ -62,7 +67,7 @@ class SimulatorPlan:
     credits: int  # replay.queue_batches
     params: ParamStore
     counters: SharedCounters
-    events: Any  # Queue[Envelope]
+    events: Connection  # this incarnation's pipe to the run (write end)
     stop: Any
     pause: Any
     replay_ready: Any
@@ -70,7 +75,7 @@ class SimulatorPlan:
     def open(self) -> SimulatorPorts:
         return SimulatorPorts(ExperienceSender(self.inbox, self.credits, self.stop),
                               self.params, self.counters,
-                              QueueEvents(self.events, "simulator", self.index),
+                              PipeEvents(self.events, "simulator", self.index),
                               self.stop, self.pause, self.replay_ready)
 
 
@@ -81,7 +86,7 @@ class ReplayPlan:
     record_dtype: np.dtype
     prefetch: int  # replay.prefetch
     commands: Any
-    events: Any
+    events: Connection
     stop: Any
     ready: Any
     call_batch: Any
@@ -90,7 +95,7 @@ class ReplayPlan:
     def open(self) -> ReplayPorts:
         return ReplayPorts(ExperienceInbox(self.inbox),
                            BatchSender(self.link, self.record_dtype, self.prefetch),
-                           QueueCommands(self.commands), QueueEvents(self.events, "replay", 0),
+                           QueueCommands(self.commands), PipeEvents(self.events, "replay", 0),
                            self.stop, self.ready, self.call_batch)
 
 
@@ -99,7 +104,7 @@ class LearnerPlan:
     link: SampleLink
     record_dtype: np.dtype
     commands: Any
-    events: Any
+    events: Connection
     params: ParamStore
     counters: SharedCounters
     stop: Any
@@ -110,19 +115,19 @@ class LearnerPlan:
     def open(self) -> LearnerPorts:
         # rows: configured by the learner's first get (the call batch is known only then)
         return LearnerPorts(LazyBatchReceiver(self.link, self.record_dtype, self.call_batch),
-                            QueueCommands(self.commands), QueueEvents(self.events, "learner", 0),
+                            QueueCommands(self.commands), PipeEvents(self.events, "learner", 0),
                             self.params, self.counters, self.stop, self.pause, self.call_batch)
 
 
 @dataclass
 class EvaluatorPlan:
     params: ParamStore
-    events: Any
+    events: Connection
     stop: Any
     index: int = 0
 
     def open(self) -> EvaluatorPorts:
-        return EvaluatorPorts(self.params, QueueEvents(self.events, "evaluator", 0), self.stop)
+        return EvaluatorPorts(self.params, PipeEvents(self.events, "evaluator", 0), self.stop)
 
 
 class LazyBatchReceiver:

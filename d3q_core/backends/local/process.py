@@ -65,6 +65,7 @@ def _die_with_parent() -> None:
 
 
 CHILD_OUTPUT_ENV = "D3Q_CHILD_OUTPUT"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 WORKER_NICENESS = 5
 # The evaluator yields to the pacing stages (learner, replay, simulators): it evaluates the
 # newest version whenever it gets to it, so lagging costs little, and on 2 cores its episodes
@@ -73,10 +74,10 @@ WORKER_NICENESS = 5
 EVALUATOR_NICENESS = 15
 
 
-def _redirect_output() -> None:
-    """Under the dashboard, children write to a file: a stray TensorFlow warning on the
-    terminal would tear the screen."""
-    path = os.environ.get(CHILD_OUTPUT_ENV)
+def _redirect_output(path: str | None) -> None:
+    """Children write to the run's log.txt, never to the terminal: TensorFlow's C++ start-up
+    noise would tear the dashboard's screen and bury the headless run's own lines (a role's
+    real failure still reaches the user, as one line, through its Failed message)."""
     if not path:
         return
     with contextlib.suppress(OSError):
@@ -87,16 +88,21 @@ def _redirect_output() -> None:
 
 
 def child_setup(title: str, out_queues: Iterable[Any] = (),
-                niceness: int = WORKER_NICENESS) -> None:
-    """Call first thing in a child's main."""
-    _redirect_output()
+                niceness: int = WORKER_NICENESS, output: str | None = None) -> None:
+    """Call first thing in a child's main. `output`: where its stdout and stderr go (default:
+    the file named by D3Q_CHILD_OUTPUT, if set)."""
+    _redirect_output(output or os.environ.get(CHILD_OUTPUT_ENV))
     set_title(title)
     # Workers yield the cores to the interactive process: keys answer at once while training
     # keeps both cores busy (measured under load: ~300 ms without, see BENCHMARKS.md).
     with contextlib.suppress(OSError):
         os.nice(niceness)
-    # Ctrl-C reaches the whole foreground process group; only the orchestrator acts on it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C, `timeout`, `docker stop`, systemd and a closed terminal signal the whole
+    # process group: only the orchestrator acts on them, leading one graceful stop (a child
+    # dying of SIGTERM first would take its role's final checkpoint with it). Children still
+    # leave when told, and die with their parent.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     _die_with_parent()
     # A child must never hang at exit flushing a queue nobody reads any more.
     for q in out_queues:

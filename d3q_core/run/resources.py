@@ -1,0 +1,50 @@
+"""What a run needs before anything starts: memory for the replay, a replay snapshot that
+matches the settings. Each refusal is one ConfigError line naming the key or the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+
+from d3q_core.algo.memory import ReplayMemory
+from d3q_core.algo.qnet import QNetSpec
+from d3q_core.algo.transitions import transition_dtype
+from d3q_core.config import Config, ConfigError
+
+# the replay may take at most this share of the memory available now: the learner, the
+# simulators and the page cache need the rest
+REPLAY_SHARE = 0.8
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def check_replay_fits(config: Config, spec: QNetSpec, available: int | None = None) -> int:
+    """The replay memory's bytes; ConfigError if it cannot fit in this machine's memory."""
+    capacity = config.replay.capacity
+    needed = ReplayMemory.bytes_needed(capacity, transition_dtype(spec.obs_dim))
+    free = psutil.virtual_memory().available if available is None else available
+    if needed > REPLAY_SHARE * free:
+        raise ConfigError(f"replay.capacity = {capacity:,}: the replay memory needs "
+                          f"{_gib(needed)}, {_gib(free)} of memory available "
+                          f"(at most {REPLAY_SHARE:.0%} of it may go to the replay)")
+    return needed
+
+
+def check_replay_snapshot(path: Path, config: Config) -> None:
+    """A resumed replay memory must be the one these settings describe: its capacity and
+    alpha are refused, not silently taken from the snapshot."""
+    try:
+        meta = ReplayMemory.read_meta(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{path}: unreadable replay snapshot ({exc.__class__.__name__}); "
+                          "move it aside to resume without the replay memory") from None
+    r = config.replay
+    differs = [f"{key} {meta.get(key)!r} (config.toml: {want!r})"
+               for key, want in (("capacity", r.capacity), ("alpha", r.alpha))
+               if meta.get(key) != want]
+    if differs:
+        raise ConfigError(f"{path}: the replay snapshot has {', '.join(differs)}; refusing to "
+                          "resume with it (move it aside to resume without the replay memory)")
