@@ -104,9 +104,10 @@ class ReplayMemory:
 
     @staticmethod
     def bytes_needed(capacity: int, dtype: np.dtype) -> int:
-        """What a memory of `capacity` records takes: the records, a virtual index each, and
-        the sum tree's levels of sums and minima (float64, a little over 2 per leaf with the
-        upper levels) and its int32 stamps; measured within 2% of RSS growth at 2^20."""
+        """An upper bound on what a memory of `capacity` records takes: the records, a
+        virtual index each, the sum tree's levels of sums and minima (float64) and its int32
+        stamps. At 2^20 CartPole records: 76 MiB estimated, 64 MiB of RSS growth measured
+        (filled, then sampled), so the refusal it backs errs on the safe side."""
         return int(capacity) * (np.dtype(dtype).itemsize + 8 + 2 * 8 + 4 + 4)
 
     @staticmethod

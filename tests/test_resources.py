@@ -1,0 +1,39 @@
+"""Checks before anything starts: the replay fits in memory, a resumed replay snapshot is the
+one the settings describe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from d3q_core.algo.memory import ReplayMemory
+from d3q_core.algo.qnet import QNetSpec
+from d3q_core.algo.transitions import transition_dtype
+from d3q_core.config import ConfigError, build_config
+from d3q_core.run.resources import check_replay_fits, check_replay_snapshot
+
+SPEC = QNetSpec(4, 2, (8,), True)
+
+
+def test_a_replay_that_does_not_fit_names_the_key_and_both_sizes():
+    cfg = build_config(None, ["replay.capacity=10000000"])
+    need = check_replay_fits(cfg, SPEC, available=2**40)
+    assert need == ReplayMemory.bytes_needed(10_000_000, transition_dtype(4))
+    with pytest.raises(ConfigError, match=r"replay.capacity = 10,000,000: the replay memory "
+                                          r"needs 725 MiB, 512 MiB of memory available"):
+        check_replay_fits(cfg, SPEC, available=512 * 2**20)
+
+
+def test_a_snapshot_with_other_settings_is_refused_naming_what_differs(tmp_path):
+    path = tmp_path / "replay.npz"
+    mem = ReplayMemory(1000, transition_dtype(4), alpha=0.6, seed=0)
+    mem.add(np.zeros(10, transition_dtype(4)))
+    mem.save(path)
+    check_replay_snapshot(path, build_config(None, ["replay.capacity=1000"]))
+    with pytest.raises(ConfigError, match=r"capacity 1000 \(config.toml: 2000\), alpha 0.6 "
+                                          r"\(config.toml: 0.5\); refusing"):
+        check_replay_snapshot(path, build_config(None, ["replay.capacity=2000",
+                                                        "replay.alpha=0.5"]))
+    path.write_bytes(b"not a zip")
+    with pytest.raises(ConfigError, match="unreadable replay snapshot"):
+        check_replay_snapshot(path, build_config(None, ["replay.capacity=1000"]))
