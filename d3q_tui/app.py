@@ -311,6 +311,8 @@ def run_tui(orch: RunControl) -> int:
     run gracefully and leaves once every process has exited; a second one stops at once."""
     import os
     import signal
+    import threading
+    import time
 
     from d3q_core.backends.local.process import CHILD_OUTPUT_ENV
 
@@ -321,9 +323,21 @@ def run_tui(orch: RunControl) -> int:
 
     signals = {"n": 0}
 
+    def leave_without_a_terminal() -> None:
+        """After SIGHUP the terminal is gone and Textual cannot restore it (its writes to the
+        dead tty hang): once the run has finished, leave anyway."""
+        while not app.finished:
+            time.sleep(0.1)
+        time.sleep(2.0)
+        for role in ("preview", "tensorboard"):
+            app._stop_child(role)
+        os._exit(app.exit_code)
+
     def on_signal(signum: int, _frame: Any) -> None:
         signals["n"] += 1
         app.exit_on_finish = True
+        if signum == signal.SIGHUP and signals["n"] == 1:
+            threading.Thread(target=leave_without_a_terminal, name="hangup", daemon=True).start()
         if signals["n"] == 1:
             orch.log(f"{signal.Signals(signum).name}: stopping (checkpoint, then exit)",
                      "warning")
