@@ -16,8 +16,9 @@ KNOWN = {
     "simulator_raise_after",  # simulator 0 raises after N vector steps (first incarnation)
     "simulator_always_raise_after",  # every incarnation of simulator 0 raises after N steps
     "learner_sleep",  # seconds of extra time per learner step (a slow learner)
-    "learner_nan_after",  # the learner reports a non-finite loss after N steps
-    "learner_nan_weights_after",  # the learner's weights turn NaN after N steps
+    # the learner reports a non-finite loss after N steps, once it has saved a checkpoint
+    "learner_nan_after",
+    "learner_nan_weights_after",  # the same for its weights
     "replay_stop_serving_after",  # the replay stops serving samples after N batches
     "simulator_nan_priorities",  # simulator 0 sends NaN initial priorities
 }

@@ -111,7 +111,7 @@ class Learner:
         ports = self._ports
         flat = self.trainer.get_flat()
         nan_weights = fault("learner_nan_weights_after")
-        if nan_weights is not None and self.trainer.steps >= nan_weights:
+        if nan_weights is not None and self.trainer.steps >= nan_weights and self.last_good:
             flat = np.full_like(flat, np.nan)
         if not np.isfinite(flat).all():
             raise self._nonfinite("weights")
@@ -195,7 +195,7 @@ class Learner:
             td, loss, mean_q = self.trainer.train_records(records, weights)
             if sleep_per_step:
                 time.sleep(sleep_per_step)
-            if nan_after is not None and self.trainer.steps >= nan_after:
+            if nan_after is not None and self.trainer.steps >= nan_after and self.last_good:
                 loss = float("nan")
             if not math.isfinite(loss):
                 raise self._nonfinite(f"loss ({loss})")
