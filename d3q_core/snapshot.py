@@ -38,6 +38,11 @@ class DeviceStats:
     learner_device_memory: tuple[int, ...] = ()  # bytes TF holds per learner device, if known
 
 
+def role_name(role: str, index: int) -> str:
+    """`simulator 3`, but `learner`: the roles there is one of go without an index."""
+    return f"{role} {index}" if role == "simulator" else role
+
+
 @dataclass(frozen=True)
 class ProcessStats:
     role: str  # simulator, replay, learner, evaluator, preview, orchestrator, tensorboard
@@ -53,7 +58,7 @@ class ProcessStats:
 
     @property
     def name(self) -> str:
-        return f"{self.role} {self.index}" if self.role == "simulator" else self.role
+        return role_name(self.role, self.index)
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ class Learner:
         self.samples = 0
         self.version_base = 0
         self.published_at_step = 0
-        self.extra_meta: dict = {}
+        self._nan_weights_after = fault("learner_nan_weights_after")
         if resume_from is not None:
             self._restore(resume_from)
         self.last_good: Path | None = resume_from
@@ -110,7 +110,7 @@ class Learner:
         price every transition with it."""
         ports = self._ports
         flat = self.trainer.get_flat()
-        nan_weights = fault("learner_nan_weights_after")
+        nan_weights = self._nan_weights_after
         if nan_weights is not None and self.trainer.steps >= nan_weights and self.last_good:
             flat = np.full_like(flat, np.nan)
         if not np.isfinite(flat).all():
@@ -178,17 +178,17 @@ class Learner:
             if ports.pause.is_set() or not link_up:
                 time.sleep(0.05)
                 continue
+            if stats_tick.due():  # waiting for batches or not: a silent learner is stuck
+                ports.events.emit(acc.stats(self.samples, self.trainer.steps,
+                                            self.trainer.replicas, ports.params.version))
             t0 = time.perf_counter()
             try:
                 batch = batches.get(timeout=0.05)
             except PEER_GONE:
                 link_up = False
                 continue
-            if batch is None:  # waiting for the replay still says so, a silent learner is stuck
+            if batch is None:
                 acc.wait_s += time.perf_counter() - t0
-                if stats_tick.due():
-                    ports.events.emit(acc.stats(self.samples, self.trainer.steps,
-                                                self.trainer.replicas, ports.params.version))
                 continue
             records, indices, weights = batch  # views into the link's buffer
             t1 = time.perf_counter()
@@ -214,7 +214,4 @@ class Learner:
             acc.wait_s += t1 - t0
             if ckpt_tick.due() and self.checkpoint("periodic") is None:
                 return 1
-            if stats_tick.due():
-                ports.events.emit(acc.stats(self.samples, self.trainer.steps,
-                                            self.trainer.replicas, ports.params.version))
         return 0

@@ -14,7 +14,7 @@ from d3q_core.algo.transitions import transition_dtype
 from d3q_core.config import Config
 from d3q_core.faults import fault
 from d3q_core.roles.messages import Log, ReplaySaved, ReplayStats, SaveReplay
-from d3q_core.roles.ports import ReplayPorts, SampleBatchesOut
+from d3q_core.roles.ports import ReplayPorts
 from d3q_core.ticker import Ticker
 
 
@@ -34,7 +34,6 @@ class Replay:
         self.max_insert = s.envs_per_simulator * (s.steps_per_batch + cfg.algorithm.n_step)
         self.limiter: RateLimiter | None = None
         self._limiter_batch = 0
-        self.waiting_insert = False  # a batch waits for the limiter
         self.nonfinite = 0  # batches whose priorities held NaN or inf
         self.stop_serving_after = fault("replay_stop_serving_after")
         self.sampled_total = 0
@@ -117,9 +116,8 @@ class Replay:
                 now = time.monotonic()
                 t0, i0, s0 = last
                 dt = max(now - t0, 1e-9)
-                self.waiting_insert = inbox.pending() > 0
                 ports.events.emit(self.stats((inserted - i0) / dt,
-                                             (self.sampled_total - s0) / dt, inserted, sender))
+                                             (self.sampled_total - s0) / dt, inserted, ports))
                 last = (now, inserted, self.sampled_total)
             if not busy:  # sleep until the learner answers or a simulator sends, not spin:
                 # an answer frees room for a batch and, through the limiter, for inserts
@@ -152,7 +150,9 @@ class Replay:
                 ports.events.emit(Log("error", f"replay snapshot: {exc}"))
 
     def stats(self, insert_rate: float, sample_rate: float, inserted: int,
-              samples: SampleBatchesOut | None = None) -> ReplayStats:
+              ports: ReplayPorts | None = None) -> ReplayStats:
+        """The stats message; with the ports, what waits on them too (a batch held back by
+        the limiter, sample batches the learner has not answered)."""
         st = self.memory.stats()
         return ReplayStats(
             size=st.size,
@@ -167,7 +167,7 @@ class Replay:
             histogram=tuple(int(c) for c in st.histogram),
             bin_edges=tuple(float(e) for e in st.bin_edges),
             beta=self.beta(),
-            waiting_insert=self.waiting_insert,
-            batches_in_flight=samples.outstanding if samples is not None else 0,
-            in_flight_limit=samples.depth if samples is not None else 0,
+            waiting_insert=ports is not None and ports.experiences.pending() > 0,
+            batches_in_flight=ports.samples.outstanding if ports is not None else 0,
+            in_flight_limit=ports.samples.depth if ports is not None else 0,
         )

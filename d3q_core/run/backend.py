@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from d3q_core.roles.messages import Command, Envelope
 from d3q_core.roles.ports import Counters, Flag, ParamsIn
-from d3q_core.snapshot import DeviceStats
+from d3q_core.snapshot import DeviceStats, role_name
 
 
 class Role(Protocol):
@@ -37,7 +37,7 @@ class RoleRecipe:
 
     @property
     def name(self) -> str:
-        return f"{self.role} {self.index}" if self.role == "simulator" else self.role
+        return role_name(self.role, self.index)
 
 
 @runtime_checkable
@@ -55,7 +55,6 @@ class RoleHandle(Protocol):
     @property
     def exitcode(self) -> int | None: ...
     def is_alive(self) -> bool: ...
-    def terminate(self) -> None: ...
     def kill(self) -> None: ...
     def join(self, timeout: float | None = None) -> None: ...
 

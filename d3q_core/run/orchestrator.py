@@ -419,8 +419,7 @@ class Orchestrator:
             "learner_samples": self.counters.learner_samples,
             "env_steps": self.counters.env_steps,
             "simulators": self.n_simulators,
-            "restarts": {(f"{c.role} {c.index}" if c.role == "simulator" else c.role):
-                         c.restarts for c in self.roles if c.restarts},
+            "restarts": {c.name: c.restarts for c in self.roles if c.restarts},
             "last_checkpoint": st.last_checkpoint,
             "evals": [e.__dict__ for e in st.evals],
             "resumed_from": str(self.resume_checkpoint) if self.resume_checkpoint else None,

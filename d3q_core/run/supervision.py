@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from d3q_core.config import StopConfig
 from d3q_core.run.backend import Backend, RoleHandle, RoleRecipe
+from d3q_core.snapshot import role_name
 
 # hold no state a run needs back: a new incarnation (the same index, the simulator its same
 # epsilons) carries on where the dead one was
@@ -30,6 +31,10 @@ class Child:
     @property
     def index(self) -> int:
         return self.handle.index
+
+    @property
+    def name(self) -> str:
+        return role_name(self.role, self.index)
 
 
 class Supervisor:
@@ -86,14 +91,13 @@ class Supervisor:
         child.restart_times.append(now)
         recent = sum(1 for t in child.restart_times if now - t < 60.0)
         limit = self.stop.max_restarts_per_minute
-        name = f"{child.role} {child.index}" if child.role == "simulator" else child.role
         if recent > limit:
             child.state = "failed"
-            return (f"{name} died {recent} times within a minute "
+            return (f"{child.name} died {recent} times within a minute "
                     f"(stop.max_restarts_per_minute = {limit})")
         child.restarts += 1
         child.state = "restarting"
-        self.log(f"{name} died (exit code {code}); restart #{child.restarts}", "warning")
+        self.log(f"{child.name} died (exit code {code}); restart #{child.restarts}", "warning")
         child.handle = self.backend.start(
             self.restart_recipe(child.role, child.index, child.restarts))
         return None

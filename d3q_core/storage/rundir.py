@@ -43,6 +43,7 @@ class RunDir:
         self.result_path = self.path / "result.json"
         self.log_path = self.path / "log.txt"
         self.write_error: OSError | None = None  # the first failed append to log.txt
+        self._lock_fd: int | None = None  # held by lock() for this process's run
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -114,7 +115,7 @@ class RunDir:
         self._lock_fd = fd
 
     def unlock(self) -> None:
-        fd, self._lock_fd = getattr(self, "_lock_fd", None), None
+        fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
             os.close(fd)
 

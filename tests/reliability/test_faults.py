@@ -185,33 +185,24 @@ def test_workers_yield_the_cores_and_the_evaluator_most(tmp_path):
 
 
 @pytest.mark.timeout(150)
-def test_non_finite_loss_stops_with_a_clear_error(tmp_path, report):
-    w, run_dir = long_run(tmp_path, env={"D3Q_FAULTS": "learner_nan_after=1500"})
+@pytest.mark.parametrize(("spec", "what", "fault_name"), [
+    ("learner_nan_after=1500", "loss", "a NaN loss in the learner"),
+    ("learner_nan_weights_after=1500", "weights", "NaN weights in the learner"),
+])
+def test_non_finite_values_stop_the_run_and_keep_the_last_good_checkpoint(
+        tmp_path, report, spec, what, fault_name):
+    w, run_dir = long_run(tmp_path, env={"D3Q_FAULTS": spec})
     code, out, err = w.wait(timeout=120)
     assert code == 3, (out, err)
     result = read_result(run_dir)
-    assert result["error"].startswith("learner: non-finite loss")
+    assert result["error"].startswith(f"learner: non-finite {what}")
     named = result["error"].rsplit("last good checkpoint: ", 1)[1]
     assert named != "none yet" and named.endswith(newest_file_loads(run_dir))  # kept, whole
     assert result["last_checkpoint"] == named  # nothing was saved after the NaN
     assert w.survivors() == []
-    report("a NaN loss in the learner", result["wall_seconds"] - log_time(run_dir, "non-finite"),
-           exit=code, stop_reason=result["stop_reason"], last_good_checkpoint_kept=True,
+    report(fault_name, result["wall_seconds"] - log_time(run_dir, "non-finite"), exit=code,
+           stop_reason=result["stop_reason"], last_good_checkpoint_kept=True,
            processes_left=0)
-
-
-@pytest.mark.timeout(150)
-def test_non_finite_weights_are_never_published(tmp_path, report):
-    w, run_dir = long_run(tmp_path, env={"D3Q_FAULTS": "learner_nan_weights_after=1500"})
-    code, out, err = w.wait(timeout=120)
-    assert code == 3, (out, err)
-    result = read_result(run_dir)
-    assert result["error"].startswith("learner: non-finite weights")
-    newest_file_loads(run_dir)
-    assert w.survivors() == []
-    report("NaN weights in the learner", result["wall_seconds"] - log_time(run_dir, "non-fin"),
-           exit=code, stop_reason=result["stop_reason"], published=False,
-           last_good_checkpoint_kept=True, processes_left=0)
 
 
 @pytest.mark.timeout(150)

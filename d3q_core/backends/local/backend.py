@@ -60,9 +60,6 @@ class LocalHandle:
     def is_alive(self) -> bool:
         return self.process.is_alive()
 
-    def terminate(self) -> None:
-        self.process.terminate()
-
     def kill(self) -> None:
         self.process.kill()
 
@@ -105,7 +102,7 @@ class LocalBackend:
         self.inbox_address = InboxAddress.new()  # the replay listens; a socket per simulator
         self.sample_link = SampleLink.new(ctx)  # replay <-> learner; closed here once both run
         self._link_users: set[str] = set()
-        self._events: dict[Connection, tuple[str, int]] = {}  # read ends, by sender
+        self._events: set[Connection] = set()  # read ends of the live incarnations' pipes
         self.commands = {"learner": ctx.Queue(maxsize=16), "replay": ctx.Queue(maxsize=16)}
         self.telemetry = LocalTelemetry()
 
@@ -138,7 +135,7 @@ class LocalBackend:
                              name=f"d3q-{recipe.role}-{recipe.index}", daemon=True)
         p.start()
         writer.close()  # the child holds the only write end: its death is EOF here
-        self._events[reader] = (recipe.role, recipe.index)
+        self._events.add(reader)
         if recipe.role in ("replay", "learner"):
             self._link_users.add(recipe.role)
             if self._link_users == {"replay", "learner"}:
@@ -156,7 +153,7 @@ class LocalBackend:
                 into.append(conn.recv())
         except (EOFError, OSError, pickle.UnpicklingError):  # that incarnation has gone:
             # what it sent whole is kept, a message its death cut short is not
-            self._events.pop(conn, None)
+            self._events.discard(conn)
             conn.close()
 
     def events(self, timeout: float) -> list[Envelope]:

@@ -90,7 +90,6 @@ class ReplayPlan:
     stop: Any
     ready: Any
     call_batch: Any
-    index: int = 0
 
     def open(self) -> ReplayPorts:
         return ReplayPorts(ExperienceInbox(self.inbox),
@@ -110,7 +109,6 @@ class LearnerPlan:
     stop: Any
     pause: Any
     call_batch: Any
-    index: int = 0
 
     def open(self) -> LearnerPorts:
         # rows: configured by the learner's first get (the call batch is known only then)
@@ -124,7 +122,6 @@ class EvaluatorPlan:
     params: ParamStore
     events: Connection
     stop: Any
-    index: int = 0
 
     def open(self) -> EvaluatorPorts:
         return EvaluatorPorts(self.params, PipeEvents(self.events, "evaluator", 0), self.stop)
