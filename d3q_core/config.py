@@ -30,6 +30,8 @@ class ConfigError(ValueError):
 
 def _f(default: Any, **rules: Any) -> Any:
     """A dataclass field with validation rules (min, max, gt, choices, pattern) as metadata."""
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=rules)
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda: tuple(default), metadata=rules)
     return field(default=default, metadata=rules)
@@ -41,7 +43,10 @@ DEVICES_PATTERN = r"auto|cpu|cpu:[1-9][0-9]*|gpu|gpu:[0-9]+(,[0-9]+)*"
 
 @dataclass
 class EnvConfig:
-    id: str = _f("CartPole-v1", pattern=r"\S+")  # the showcase task
+    # the showcase task; `my_pkg.envs:MyEnv-v0` imports my_pkg.envs first (it registers it)
+    id: str = _f("CartPole-v1", pattern=r"\S+")
+    # passed to gymnasium.make; a TOML table, or `--set env.kwargs.NAME=VALUE` (TOML value)
+    kwargs: dict[str, Any] = _f({})
 
 
 @dataclass
@@ -209,6 +214,8 @@ def _describe(tp: Any) -> str:
         return _describe(_optional_inner(tp)) + " or none"
     if typing.get_origin(tp) is tuple:
         return "a list of integers"
+    if typing.get_origin(tp) is dict:
+        return "a table"
     return str(tp)
 
 
@@ -252,7 +259,38 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
         if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
             raise bad
         return tuple(value)
+    if typing.get_origin(tp) is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise bad
+        for k, v in value.items():
+            _check_toml_value(f"{key}.{k}", v)
+        return dict(value)
     raise bad  # pragma: no cover - every field type is handled above
+
+
+def _check_toml_value(key: str, value: Any) -> None:
+    """A value that can be written back to config.toml (no None, no non-finite float)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_toml_value(f"{key}.{k}", v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_toml_value(key, v)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key} = {value!r}: must be finite")
+    elif not isinstance(value, (bool, int, float, str)):
+        raise ConfigError(f"{key} = {value!r}: expected a TOML value")
+
+
+def parse_toml_value(key: str, text: str) -> Any:
+    """`--set env.kwargs.NAME=VALUE`: VALUE as TOML (3, 0.5, true, [1, 2], "x"), and a bare
+    word that is not TOML as a string (`render_mode=rgb_array`)."""
+    try:
+        return tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        if re.fullmatch(r"[^\s\[\]{}\"'=,]+", text.strip()):
+            return text.strip()
+        raise ConfigError(f"{key} = {text!r}: expected a TOML value") from None
 
 
 def parse_text(key: str, text: str, tp: Any) -> Any:
@@ -275,6 +313,11 @@ def parse_text(key: str, text: str, tp: Any) -> Any:
             return float(t.replace("_", ""))
         if inner is str:
             return t
+        if typing.get_origin(inner) is dict:
+            value = parse_toml_value(key, t)
+            if not isinstance(value, dict):
+                raise ValueError
+            return value
         if typing.get_origin(inner) is tuple:
             parts = [p for p in re.split(r"[,\s]+", t.strip("[]()")) if p]
             return tuple(int(p) for p in parts)
@@ -375,6 +418,10 @@ def apply_override(config: Config, assignment: str) -> Config:
         raise ConfigError(f"unknown section {sname!r} in --set {key}; known: {', '.join(SECTIONS)}")
     section = getattr(config, sname)
     types_ = _field_types(type(section))
+    table, _, name = fname.partition(".")
+    if name and typing.get_origin(types_.get(table)) is dict:  # env.kwargs.NAME=VALUE
+        getattr(section, table)[name] = parse_toml_value(key, text)
+        return config
     if fname not in types_:
         raise _unknown_key(key, types_)
     setattr(section, fname, parse_text(key, text, types_[fname]))
@@ -410,6 +457,9 @@ def _toml_value(value: Any) -> str:
         return f'"{escaped}"'
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table, keys quoted: any string is a key
+        return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}"
+                               for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} as TOML")  # pragma: no cover
 
 

@@ -3,14 +3,21 @@
 d3q's Q-network is an MLP over a flat observation with one output per action, so only envs
 with a discrete action space and a 1-D Box observation are accepted; anything else is refused
 before a process starts, with a one-line reason naming the env.
+
+An id may name the module that registers it, as gymnasium allows: `my_pkg.envs:MyEnv-v0`
+imports `my_pkg.envs` first, in every process that makes the env. `kwargs` (the config's
+`env.kwargs`) go to `gymnasium.make`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -29,24 +36,49 @@ class EnvInfo:
     max_episode_steps: int | None
 
 
-def _quiet_make(env_id: str, **kwargs) -> gym.Env:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def import_env_module(env_id: str) -> None:
+    """Import the module named before the colon of `module:EnvId` (it registers the env);
+    an id without one needs nothing. Raises EnvError naming the module."""
+    if ":" not in env_id:
+        return
+    module = env_id.split(":", 1)[0]
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - whatever the module raises, one line
+        raise EnvError(f"env.id = {env_id!r}: cannot import {module!r} "
+                       f"({_first_line(exc)})") from None
+
+
+def make_env(env_id: str, kwargs: Mapping[str, Any] | None = None, **extra: Any) -> gym.Env:
+    """One env, quietly (gymnasium's deprecation chatter goes nowhere), for the preview, the
+    eval command and the checks; `extra` (render_mode, say) goes beside the user's kwargs."""
+    import_env_module(env_id)
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        return gym.make(env_id, **kwargs)
+        return gym.make(env_id, **{**dict(kwargs or {}), **extra})
 
 
-def inspect_env(env_id: str) -> EnvInfo:
+def inspect_env(env_id: str, kwargs: Mapping[str, Any] | None = None) -> EnvInfo:
     """Build the env once and check it fits d3q; raises EnvError with a one-line reason."""
+    import_env_module(env_id)
     try:
-        spec = gym.spec(env_id)
+        spec = gym.spec(env_id.split(":", 1)[-1])  # the module is imported above
     except Exception as exc:  # gymnasium raises several error types for unknown ids
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise EnvError(f"env.id = {env_id!r}: unknown environment ({reason})") from None
+        raise EnvError(f"env.id = {env_id!r}: unknown environment ({_first_line(exc)})") \
+            from None
     try:
-        env = _quiet_make(env_id)
+        env = make_env(env_id, kwargs)
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise EnvError(f"env.id = {env_id!r}: cannot be created ({reason})") from None
+        if kwargs and isinstance(exc, TypeError):
+            raise EnvError(f"env.kwargs = {dict(kwargs)!r}: {env_id} rejects them "
+                           f"({_first_line(exc)})") from None
+        raise EnvError(f"env.id = {env_id!r}: cannot be created ({_first_line(exc)})") \
+            from None
     try:
         if not isinstance(env.action_space, gym.spaces.Discrete):
             kind = type(env.action_space).__name__
@@ -69,23 +101,28 @@ def inspect_env(env_id: str) -> EnvInfo:
         env.close()
 
 
-def make_vector_env(env_id: str, n: int, seed: int) -> gym.vector.VectorEnv:
+def make_vector_env(env_id: str, n: int, seed: int,
+                    kwargs: Mapping[str, Any] | None = None) -> gym.vector.VectorEnv:
     """K copies stepped together: the env's native NumPy vector implementation where it has
     one (CartPole's is ~3x faster than looping over copies), else a synchronous vector.
 
     Both use next-step autoreset: the step that ends an episode returns that episode's final
     observation, and the following step is a reset step whose action is ignored, so the
     simulator drops it and no transition spans two episodes."""
+    import_env_module(env_id)
+    kw = dict(kwargs or {})
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         try:
-            env = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point")
+            env = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point",
+                               **kw)
         except Exception:
             env = gym.make_vec(
                 env_id,
                 num_envs=n,
                 vectorization_mode="sync",
                 vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP},
+                **kw,
             )
     mode = env.metadata.get("autoreset_mode")
     if mode is not None and mode != gym.vector.AutoresetMode.NEXT_STEP:

@@ -96,7 +96,7 @@ class LearnerStats:
     wait_fraction: float = 0.0  # share of time waiting for sample batches
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a long run keeps thousands
 class EvalPoint:
     learner_samples: int
     env_steps: int
@@ -132,7 +132,8 @@ class Snapshot:
     processes: tuple[ProcessStats, ...] = ()
     replay: ReplayStats = field(default_factory=ReplayStats)
     learner: LearnerStats = field(default_factory=LearnerStats)
-    evals: tuple[EvalPoint, ...] = ()
+    evals: tuple[EvalPoint, ...] = ()  # bounded: older points thinned (run.evalhistory)
+    eval_count: int = 0  # every evaluation so far, thinned or not
     best_eval: float | None = None
     confirmed_eval: float | None = None
     stall: str | None = None  # which stage looks stuck, if any

@@ -38,7 +38,8 @@ Factory = Callable[[RunControl], Any]
 def default_preview_factory(orch: RunControl) -> Any:
     from d3q_tui.preview import PreviewProcess
 
-    return PreviewProcess(orch.env_id, orch.spec, orch.params)
+    return PreviewProcess(orch.env_id, orch.spec, orch.params,
+                          env_kwargs=orch.config.env.kwargs)
 
 
 def default_tensorboard_factory(orch: RunControl) -> Any:

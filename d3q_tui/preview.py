@@ -14,7 +14,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +92,10 @@ class CheckpointSource:
 class Tile:
     """One env copy playing greedily; starts a new episode when one ends."""
 
-    def __init__(self, env_id: str, seed: int):
-        import gymnasium as gym
+    def __init__(self, env_id: str, seed: int, env_kwargs: Mapping[str, Any] | None = None):
+        from d3q_core.envs import make_env
 
-        self.env = gym.make(env_id, render_mode="rgb_array")
+        self.env = make_env(env_id, env_kwargs, render_mode="rgb_array")
         self.seed = seed
         self.limit = getattr(self.env.spec, "max_episode_steps", None)  # CartPole-v1: 500
         self.obs, _ = self.env.reset(seed=seed)
@@ -156,7 +156,8 @@ def _draw_tile(pygame: Any, screen: Any, font: Any, tile: Tile, rect: Any,
 
 def run_window(env_id: str, spec: QNetSpec | None, source: Any, grid: tuple[int, int] = (2, 2),
                max_frames: int | None = None, frame_callback: FrameCallback | None = None,
-               should_stop: Callable[[], bool] = lambda: False) -> int:
+               should_stop: Callable[[], bool] = lambda: False,
+               env_kwargs: Mapping[str, Any] | None = None) -> int:
     """The window's loop; returns 0 when the window is closed (or max_frames are drawn)."""
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import pygame
@@ -173,7 +174,7 @@ def run_window(env_id: str, spec: QNetSpec | None, source: Any, grid: tuple[int,
     pygame.display.set_caption(f"d3q preview · {env_id}")
     font = pygame.font.Font(None, 22)
     clock = pygame.time.Clock()
-    tiles = [Tile(env_id, 10_000 + 7 * i) for i in range(cols * rows)]
+    tiles = [Tile(env_id, 10_000 + 7 * i, env_kwargs) for i in range(cols * rows)]
     fps = min(MAX_FPS, int(tiles[0].env.metadata.get("render_fps") or 30))
     parent = mp.parent_process()
     qnet: NumpyQNet | None = None
@@ -220,12 +221,13 @@ def run_window(env_id: str, spec: QNetSpec | None, source: Any, grid: tuple[int,
 
 
 def _preview_process_main(env_id: str, spec: QNetSpec, params: Any, grid: tuple[int, int],
-                          stop: Any) -> None:
+                          stop: Any, env_kwargs: Mapping[str, Any] | None = None) -> None:
     from d3q_core.backends.local.process import child_setup
 
     child_setup("d3q: preview")  # names it, ignores SIGINT, dies with its parent
     try:
-        code = run_window(env_id, spec, StoreSource(params), grid, should_stop=stop.is_set)
+        code = run_window(env_id, spec, StoreSource(params), grid, should_stop=stop.is_set,
+                          env_kwargs=env_kwargs)
     except NoDisplayError as exc:
         print(f"d3q preview: {exc}", file=sys.stderr)
         code = 1
@@ -242,13 +244,15 @@ def _preview_process_main(env_id: str, spec: QNetSpec, params: Any, grid: tuple[
 class PreviewProcess:
     """The window as a child of the dashboard, fed from the live parameter store."""
 
-    def __init__(self, env_id: str, spec: QNetSpec, params: Any, grid: tuple[int, int] = (2, 2)):
+    def __init__(self, env_id: str, spec: QNetSpec, params: Any, grid: tuple[int, int] = (2, 2),
+                 env_kwargs: Mapping[str, Any] | None = None):
         from d3q_core.backends.local.process import spawn_context
 
         self.ctx = spawn_context()
         self.stop_event = self.ctx.Event()
         self.process = self.ctx.Process(
-            target=_preview_process_main, args=(env_id, spec, params, grid, self.stop_event),
+            target=_preview_process_main,
+            args=(env_id, spec, params, grid, self.stop_event, env_kwargs),
             name="d3q-preview", daemon=True)
 
     def start(self) -> None:
@@ -279,10 +283,11 @@ def preview_main(run_dir: Path, grid: tuple[int, int] = (2, 2), *,
     from d3q_core.storage.rundir import RunDir
 
     rd = RunDir.open_existing(Path(run_dir))
-    env_id = rd.read_config().env.id
+    env = rd.read_config().env
     try:
-        return run_window(env_id, None, CheckpointSource(rd.path, poll_s), grid,
-                          max_frames=max_frames, frame_callback=frame_callback)
+        return run_window(env.id, None, CheckpointSource(rd.path, poll_s), grid,
+                          max_frames=max_frames, frame_callback=frame_callback,
+                          env_kwargs=env.kwargs)
     except KeyboardInterrupt:
         return 130
     except NoDisplayError as exc:

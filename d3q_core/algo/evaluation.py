@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from d3q_core.algo.qnet import NumpyQNet
@@ -9,9 +12,10 @@ from d3q_core.envs import make_vector_env
 
 
 def evaluate(qnet: NumpyQNet, env_id: str, episodes: int, seed: int,
-             max_steps: int = 100_000) -> np.ndarray:
+             max_steps: int = 100_000, env_kwargs: Mapping[str, Any] | None = None
+             ) -> np.ndarray:
     """Returns of `episodes` greedy episodes, one per env copy, played in lock-step."""
-    env = make_vector_env(env_id, episodes, seed)
+    env = make_vector_env(env_id, episodes, seed, env_kwargs)
     try:
         obs, _ = env.reset(seed=seed)
         returns = np.zeros(episodes)

@@ -35,7 +35,7 @@ def train(cfg: Config, max_env_steps: int, goal: float | None = None,
     """Train until an evaluation reaches `goal` (default: the env's threshold) or
     `max_env_steps`; returns the evaluations as (learner samples, mean return)."""
     seed, r, a = cfg.run.seed, cfg.replay, cfg.algorithm
-    info = inspect_env(cfg.env.id)
+    info = inspect_env(cfg.env.id, cfg.env.kwargs)
     goal = goal if goal is not None else info.reward_threshold
     spec = QNetSpec(info.obs_dim, info.n_actions, tuple(cfg.learner.hidden), cfg.learner.dueling)
     records = transition_dtype(spec.obs_dim)
@@ -48,7 +48,7 @@ def train(cfg: Config, max_env_steps: int, goal: float | None = None,
     # 2. The actors: K env copies, each with its own Ape-X epsilon, acting with a NumPy copy
     #    of the online network that the learner refreshes every `publish_every` steps.
     k = cfg.simulators.envs_per_simulator
-    env = make_vector_env(cfg.env.id, k, seed)
+    env = make_vector_env(cfg.env.id, k, seed, cfg.env.kwargs)
     obs, _ = env.reset(seed=seed)
     eps, explore_all = simulator_epsilons(cfg, 0, 1), np.ones(k)
     actor = NumpyQNet(spec, trainer.get_flat())
@@ -99,7 +99,8 @@ def train(cfg: Config, max_env_steps: int, goal: float | None = None,
             if samples >= next_eval:
                 next_eval += cfg.evaluation.every_learner_samples
                 returns = evaluate(NumpyQNet(spec, trainer.get_flat()), cfg.env.id,
-                                   cfg.evaluation.episodes, seed + cfg.evaluation.seed_offset)
+                                   cfg.evaluation.episodes, seed + cfg.evaluation.seed_offset,
+                                   env_kwargs=cfg.env.kwargs)
                 history.append((samples, float(returns.mean())))
                 log(f"{env_steps:>8,} env steps {samples:>9,} samples  loss {loss:.4f}  "
                     f"eval {returns.mean():.1f}")

@@ -49,15 +49,19 @@ class Evaluator:
                 ports.stop.wait()
         return 0
 
+    def _play(self, episodes: int, seed: int) -> np.ndarray:
+        return evaluate(self.qnet, self.cfg.env.id, episodes, seed,
+                        env_kwargs=self.cfg.env.kwargs)
+
     def evaluate(self, meta: ParamMeta) -> EvalResult:
-        ev, env_id = self.cfg.evaluation, self.cfg.env.id
+        ev = self.cfg.evaluation
         seed = self.base_seed + 7919 * self.count
         t0 = time.monotonic()
-        returns = evaluate(self.qnet, env_id, ev.episodes, seed)
+        returns = self._play(ev.episodes, seed)
         if returns.mean() >= self.goal and ev.recheck_episodes:
             # a crossing is checked on more episodes before it counts: a 32-episode mean
             # crosses by luck now and then, and only near the goal is the extra play spent
-            more = evaluate(self.qnet, env_id, ev.recheck_episodes, seed + 3571)
+            more = self._play(ev.recheck_episodes, seed + 3571)
             returns = np.concatenate([returns, more])
         self.count += 1
         self.next_at = meta.learner_samples + ev.every_learner_samples
@@ -66,7 +70,6 @@ class Evaluator:
                           int(returns.size), time.monotonic() - t0)
 
     def confirm(self, flat: np.ndarray, meta: ParamMeta) -> Confirmed:
-        returns = evaluate(self.qnet, self.cfg.env.id, self.cfg.evaluation.confirm_episodes,
-                           self.base_seed - 104729)
+        returns = self._play(self.cfg.evaluation.confirm_episodes, self.base_seed - 104729)
         return Confirmed(meta.version, meta.learner_samples, meta.env_steps,
                          float(returns.mean()), float(returns.min()), flat)

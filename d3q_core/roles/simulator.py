@@ -48,7 +48,7 @@ class Simulator:
         self.incarnation, self.resumed = incarnation, resumed
         k = cfg.simulators.envs_per_simulator
         self.k = k
-        self.env = make_vector_env(cfg.env.id, k, seed)
+        self.env = make_vector_env(cfg.env.id, k, seed, cfg.env.kwargs)
         self.obs, _ = self.env.reset(seed=seed)
         self.rng = np.random.default_rng(seed)
         self.eps = simulator_epsilons(cfg, index, n_simulators)

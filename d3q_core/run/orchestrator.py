@@ -25,6 +25,7 @@ from d3q_core.faults import check_environment
 from d3q_core.roles import messages as m
 from d3q_core.run.backend import Backend, RoleRecipe
 from d3q_core.run.cores import learner_threads, simulator_count
+from d3q_core.run.evalhistory import EvalHistory
 from d3q_core.run.plan import RolePlan
 from d3q_core.run.resources import check_replay_fits, check_replay_snapshot
 from d3q_core.run.result import RunResult, save_best, write_result
@@ -55,7 +56,7 @@ class Orchestrator:
                  started_at: float | None = None,
                  backend_factory: Callable[..., Backend] = make_backend):
         self.config = config
-        info = inspect_env(config.env.id)
+        info = inspect_env(config.env.id, config.env.kwargs)
         goal = config.stop.goal if config.stop.goal is not None else info.reward_threshold
         if goal is None:
             raise EnvError(f"stop.goal: {config.env.id!r} has no reward_threshold; set stop.goal")
@@ -102,7 +103,9 @@ class Orchestrator:
             meta = self.resume_meta
             self.counters.restore(int(meta.get("env_steps", 0)), int(meta["learner_samples"]),
                                   int(meta.get("learner_steps", 0)))
-            self.state.evals = [EvalPoint(**e) for e in self._read_run_state().get("evals", [])]
+            saved = self._read_run_state()
+            self.state.evals = EvalHistory((EvalPoint(**e) for e in saved.get("evals", [])),
+                                           count=saved.get("eval_count"))
         self._checkpoint_samples = int(self.resume_meta.get("learner_samples", 0))
         self._replay_saved = threading.Event()
         self._stop_request: str | None = None
@@ -138,9 +141,8 @@ class Orchestrator:
         checkpoint's learner samples, so a resumed run's history has no evaluations of
         parameters it never had. Written at each checkpoint and once more at shutdown,
         since an evaluation can finish after the final checkpoint."""
-        evals = [e.__dict__ for e in self.state.evals
-                 if e.learner_samples <= self._checkpoint_samples]
-        state = {"evals": evals,
+        evals, count = self.state.evals.up_to(self._checkpoint_samples)
+        state = {"evals": evals, "eval_count": count,
                  "env_steps": self.counters.env_steps,
                  "checkpoint": self.state.last_checkpoint}
         try:
@@ -421,7 +423,8 @@ class Orchestrator:
             "simulators": self.n_simulators,
             "restarts": {c.name: c.restarts for c in self.roles if c.restarts},
             "last_checkpoint": st.last_checkpoint,
-            "evals": [e.__dict__ for e in st.evals],
+            "evals": st.evals.as_dicts(),  # thinned past EVAL_KEEP points
+            "evaluations": st.evals.count,
             "resumed_from": str(self.resume_checkpoint) if self.resume_checkpoint else None,
             "timeline": self.timeline,
             "peak_memory_bytes": self.peak_memory,

@@ -12,6 +12,7 @@ from typing import Any
 
 from d3q_core import snapshot as snap
 from d3q_core.roles.messages import Confirmed, EvalResult, LearnerReady, SimulatorStats
+from d3q_core.run.evalhistory import EvalHistory
 from d3q_core.snapshot import (
     DeviceStats,
     EvalPoint,
@@ -32,7 +33,7 @@ class RunState:
     goal: float
     started_at: float  # time.time() of the command's start
     latest: dict[tuple[str, int], Any] = field(default_factory=dict)  # newest stats message
-    evals: list[EvalPoint] = field(default_factory=list)
+    evals: EvalHistory = field(default_factory=EvalHistory)
     confirmation: Confirmed | None = None
     goal_eval: EvalPoint | None = None
     last_checkpoint: str | None = None
@@ -73,13 +74,13 @@ class RunState:
 
     @property
     def best_eval(self) -> float | None:
-        return max((e.mean for e in self.evals), default=None)
+        return self.evals.best
 
     def add_eval(self, r: EvalResult) -> EvalPoint:
         point = EvalPoint(learner_samples=r.learner_samples, env_steps=r.env_steps,
                           version=r.version, mean=r.mean, max=r.max, min=r.min,
                           elapsed=self.elapsed())
-        self.evals.append(point)
+        self.evals.add(point)
         return point
 
     def snapshot(self, *, devices: DeviceStats, processes: tuple[ProcessStats, ...],
@@ -107,7 +108,8 @@ class RunState:
             processes=processes,
             replay=self.replay,
             learner=learner,
-            evals=tuple(self.evals),
+            evals=self.evals.points(),
+            eval_count=self.evals.count,
             best_eval=self.best_eval,
             confirmed_eval=self.confirmation.mean if self.confirmation else None,
             stall=self.stall,

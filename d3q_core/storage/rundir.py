@@ -114,6 +114,22 @@ class RunDir:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
 
+    def in_use(self) -> bool:
+        """A live run holds this directory's lock (without taking it)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path / LOCK_NAME, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the shared lock if it was taken
+
     def unlock(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:

@@ -86,7 +86,7 @@ class ScoreNumbers(Widget):
                        "bold green" if reached else "bold")),
             ("confirmed", v(num(s.confirmed_eval), "bold green" if s.confirmed_eval is not None
                             and s.confirmed_eval >= s.goal else "")),
-            ("evals", v(f"{len(s.evals)}" + (f" @{si(last.learner_samples)}" if last else ""))),
+            ("evals", v(f"{s.eval_count}" + (f" @{si(last.learner_samples)}" if last else ""))),
             ("samples", v(si(s.learner.samples), "bold")),
             ("learner", v(si(s.learner.samples_per_s) + "/s", "#c678dd")),
             ("env steps", v(si(s.env_steps), "bold")),
@@ -145,7 +145,7 @@ class ScoresPanel(Horizontal):
             return
         # A fast learner brings several evaluations a second; the chart (the dashboard's
         # costliest widget) is redrawn at most once per second of run time, and at the end.
-        key = (len(s.evals), s.goal)
+        key = (s.eval_count, s.goal)
         due = s.elapsed - self._plotted_at >= REPLOT_SECONDS or s.phase in FINAL_PHASES
         if key != self._plotted and due:
             self._plotted, self._plotted_at = key, s.elapsed

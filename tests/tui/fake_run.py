@@ -95,7 +95,8 @@ def make_snapshot(t: int, goal: float = 475.0, gpus: bool = False, cores: int = 
                              samples_per_s=110_000.0 * wave, loss=0.031, mean_q=48.5,
                              replicas=2 if gpus else 1, param_version=t * 20,
                              wait_fraction=0.12),
-        evals=evals, best_eval=max((e.mean for e in evals), default=None),
+        evals=evals, eval_count=len(evals),
+        best_eval=max((e.mean for e in evals), default=None),
         log=_log_lines(t))
 
 
