@@ -5,6 +5,8 @@
     python -m bench e2e --seeds 3       # fewer seeds
     python -m bench ab --base REV       # this checkout against commit REV, alternated
     python -m bench soak --minutes 20   # faults injected into a long run
+    python -m bench suite --seeds 5     # four envs with their presets, beside rl-zoo
+    python -m bench suite --env MountainCar-v0
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ def main() -> None:
     # no `choices`: this Python's argparse refuses an empty `nargs="*"` list against them
     p.add_argument("sections", nargs="*", metavar="SECTION",
                    help=f"any of {', '.join(SECTIONS)} (default: all)")
-    p.add_argument("--seeds", type=int, default=10, help="time-to-goal seeds (e2e)")
+    p.add_argument("--seeds", type=int, help="seeds per env (e2e: 10, suite: 5)")
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     p.add_argument("--out", default="bench/results.json")
     p.add_argument("--base", metavar="REV", help="ab: the commit to compare against")
     p.add_argument("--no-stages", action="store_true", help="ab: time to goal only")
     p.add_argument("--minutes", type=float, default=20.0, help="soak: length of the run")
+    p.add_argument("--env", action="append", dest="envs", metavar="ID",
+                   help="suite: only this env (repeatable)")
     args = p.parse_args()
     if args.sections == ["ab"]:  # on demand only: not part of `make bench`
         from bench import ab_bench
@@ -45,7 +49,7 @@ def main() -> None:
         if not args.base:
             p.error("ab needs --base REV")
         print(f"machine: {machine()}\n\n== A/B against {args.base}, alternated ==")
-        result = ab_bench.run(args.base, args.seeds, stages=not args.no_stages)
+        result = ab_bench.run(args.base, args.seeds or 10, stages=not args.no_stages)
         Path("bench/ab.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
         return
     if args.sections == ["soak"]:  # on demand only: 20 minutes
@@ -54,6 +58,18 @@ def main() -> None:
         print(f"machine: {machine()}\n\n== soak: {args.minutes:g} minutes, faults injected ==")
         result = soak_bench.run(args.minutes)
         Path("bench/soak.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        return
+    if args.sections == ["suite"]:  # on demand only: up to hours
+        from bench import suite_bench
+
+        seeds = args.seeds or 5
+        unknown_envs = [e for e in args.envs or [] if e not in suite_bench.ENVS]
+        if unknown_envs:
+            p.error(f"suite: unknown env {unknown_envs[0]!r}; choose from "
+                    f"{', '.join(suite_bench.ENVS)}")
+        print(f"machine: {machine()}\n\n== suite: {seeds} seeds each, presets applied ==")
+        result = suite_bench.run(seeds, args.envs)
+        Path("bench/suite.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
         return
     unknown = [x for x in args.sections if x not in SECTIONS]
     if unknown:
@@ -87,8 +103,9 @@ def main() -> None:
     if "e2e" in args.sections:
         from bench import e2e_bench
 
-        print(f"== time to goal: CartPole-v1, default config, {args.seeds} seeds in a row ==")
-        results["e2e"] = e2e_bench.run(args.seeds)
+        seeds = args.seeds or 10
+        print(f"== time to goal: CartPole-v1, default config, {seeds} seeds in a row ==")
+        results["e2e"] = e2e_bench.run(seeds)
         print()
     if "dashboard" in args.sections:
         from bench import dashboard_bench

@@ -15,7 +15,7 @@ import contextlib
 import importlib
 import io
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,12 +54,34 @@ def import_env_module(env_id: str) -> None:
                        f"({_first_line(exc)})") from None
 
 
-def make_env(env_id: str, kwargs: Mapping[str, Any] | None = None, **extra: Any) -> gym.Env:
-    """One env, quietly (gymnasium's deprecation chatter goes nowhere), for the preview, the
-    eval command and the checks; `extra` (render_mode, say) goes beside the user's kwargs."""
-    import_env_module(env_id)
+# env families whose dependencies come with one of d3q's extras: entry-point prefix -> extra
+EXTRAS = {"gymnasium.envs.box2d": "box2d"}
+
+
+def _needs_extra(env_id: str, spec: Any, exc: BaseException) -> EnvError | None:
+    if not isinstance(exc, gym.error.DependencyNotInstalled):
+        return None
+    entry = str(getattr(spec, "entry_point", ""))
+    extra = next((x for prefix, x in EXTRAS.items() if entry.startswith(prefix)), None)
+    if extra is None:
+        return EnvError(f"env.id = {env_id!r}: a dependency is missing ({_first_line(exc)})")
+    return EnvError(f"env.id = {env_id!r}: needs d3q's {extra} extra: "
+                    f"pip install 'd3q[{extra}]' (or .venv/bin/pip install -e '.[{extra}]')")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """gymnasium's deprecation chatter (warnings, and prints to stderr) goes nowhere."""
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
+        yield
+
+
+def make_env(env_id: str, kwargs: Mapping[str, Any] | None = None, **extra: Any) -> gym.Env:
+    """One env, quietly, for the preview, the eval command and the checks; `extra`
+    (render_mode, say) goes beside the user's kwargs."""
+    import_env_module(env_id)
+    with _quiet():
         return gym.make(env_id, **{**dict(kwargs or {}), **extra})
 
 
@@ -74,6 +96,9 @@ def inspect_env(env_id: str, kwargs: Mapping[str, Any] | None = None) -> EnvInfo
     try:
         env = make_env(env_id, kwargs)
     except Exception as exc:
+        missing = _needs_extra(env_id, spec, exc)
+        if missing is not None:
+            raise missing from None
         if kwargs and isinstance(exc, TypeError):
             raise EnvError(f"env.kwargs = {dict(kwargs)!r}: {env_id} rejects them "
                            f"({_first_line(exc)})") from None
@@ -102,18 +127,22 @@ def inspect_env(env_id: str, kwargs: Mapping[str, Any] | None = None) -> EnvInfo
 
 
 def make_vector_env(env_id: str, n: int, seed: int,
-                    kwargs: Mapping[str, Any] | None = None) -> gym.vector.VectorEnv:
+                    kwargs: Mapping[str, Any] | None = None,
+                    native: bool = True) -> gym.vector.VectorEnv:
     """K copies stepped together: the env's native NumPy vector implementation where it has
-    one (CartPole's is ~3x faster than looping over copies), else a synchronous vector.
+    one (CartPole's is ~3x faster than looping over copies), else (or with native=False) a
+    synchronous vector of single envs, whose copy i seeded seed + i plays exactly what a
+    single env reset with seed + i plays.
 
     Both use next-step autoreset: the step that ends an episode returns that episode's final
     observation, and the following step is a reset step whose action is ignored, so the
     simulator drops it and no transition spans two episodes."""
     import_env_module(env_id)
     kw = dict(kwargs or {})
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with _quiet():
         try:
+            if not native:
+                raise LookupError("a synchronous vector was asked for")
             env = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point",
                                **kw)
         except Exception:

@@ -4,9 +4,7 @@ then a final summary. Works in CI logs too (no live display when stdout is no te
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import threading
 from typing import Any
 
 from rich.console import Console
@@ -15,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from d3q_core.run.control import RunControl
+from d3q_core.run.signals import graceful_stop
 from d3q_core.snapshot import LogLine, Snapshot
 
 
@@ -95,28 +94,15 @@ def run_headless(orch: RunControl, console: Console | None = None) -> int:
     """Run to the end. SIGINT, SIGTERM or SIGHUP (to this process alone or to its group)
     stops gracefully; a second one stops at once."""
     console = console or Console(highlight=False)
-    interrupts = {"n": 0}
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        interrupts["n"] += 1
-        if interrupts["n"] == 1:
-            orch.log(f"{signal.Signals(signum).name}: stopping (checkpoint, then exit)", "warning")
-            orch.request_stop("interrupted")
-        else:
-            orch.log(f"second signal ({signal.Signals(signum).name}): stopping now", "warning")
-            orch.abort()
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, on_signal)
     live = Live(console=console, refresh_per_second=4, transient=True) if console.is_terminal \
         else None
     printer = HeadlessPrinter(console, live)
-    if live is not None:
-        with live:
+    with graceful_stop(orch, restore=False):
+        if live is not None:
+            with live:
+                result = orch.run(printer)
+        else:
             result = orch.run(printer)
-    else:
-        result = orch.run(printer)
     result.summary["run_dir"] = str(orch.run_dir)
     console.print(summary_table(result))
     sys.stdout.flush()

@@ -43,10 +43,11 @@ class Watched:
     none outlives it."""
 
     def __init__(self, args: list[str], cwd: Path | None = None, env: dict | None = None,
-                 own_group: bool = False):
+                 own_group: bool = False, command: list[str] | None = None):
         """`own_group`: a process group of its own (a session), so that a test can signal
-        the whole group as `timeout`, systemd or a closed terminal do."""
-        self.proc = subprocess.Popen(d3q_command(*args), cwd=cwd or REPO,
+        the whole group as `timeout`, systemd or a closed terminal do. `command`: run this
+        instead of `d3q-tui args` (a Python script using the API)."""
+        self.proc = subprocess.Popen(command or d3q_command(*args), cwd=cwd or REPO,
                                      env={**child_env(), **(env or {})},
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      start_new_session=own_group)

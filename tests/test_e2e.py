@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.helpers import TINY, Watched
+from tests.test_rundir import read_events
 
 
 @pytest.mark.timeout(240)
@@ -37,7 +38,19 @@ def test_headless_run_with_a_sample_limit(tmp_path):
     assert list((run_dir / "checkpoints").glob("ckpt-*.npz"))
     events = list((run_dir / "tb").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
-    assert b"eval/mean_return" in events[0].read_bytes()
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for event in read_events(run_dir / "tb"):
+        for v in event.summary.value:
+            scalars.setdefault(v.tag, []).append((event.step, v.simple_value))
+    evals = result["evals"]
+    # every evaluation against learner samples and against env steps, the same value
+    assert scalars["eval/mean_return"] == [(e["learner_samples"], pytest.approx(e["mean"]))
+                                           for e in evals]
+    assert scalars["by_env_steps/eval/mean_return"] == [
+        (e["env_steps"], pytest.approx(e["mean"])) for e in evals]
+    for tag in ("train/episode_return", "replay/size", "simulators/env_steps"):
+        by_samples, by_steps = scalars[tag], scalars[f"by_env_steps/{tag}"]
+        assert by_samples and [v for _, v in by_samples] == [v for _, v in by_steps], tag
     assert "run summary" in out
 
 

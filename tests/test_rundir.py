@@ -257,6 +257,19 @@ def test_tensorboard_events_appear_with_tags(tmp_path):
     tb.scalar("after/close", 1.0, 1)  # a no-op, not an error
 
 
+def test_every_curve_is_written_against_learner_samples_and_env_steps(tmp_path):
+    tb = TensorBoardLog(tmp_path / "tb")
+    tb.scalars({"eval/mean_return": 200.0, "train/episode_return": 50.0},
+               learner_samples=8192, env_steps=2048)
+    tb.close()
+    scalars = {(v.tag, e.step): v.simple_value
+               for e in read_events(tmp_path / "tb") for v in e.summary.value}
+    assert scalars == {("eval/mean_return", 8192): 200.0,
+                       ("by_env_steps/eval/mean_return", 2048): 200.0,
+                       ("train/episode_return", 8192): 50.0,
+                       ("by_env_steps/train/episode_return", 2048): 50.0}
+
+
 def test_disabled_tensorboard_writes_nothing(tmp_path):
     tb = TensorBoardLog(tmp_path / "tb", enabled=False)
     tb.scalar("x", 1.0, 1)

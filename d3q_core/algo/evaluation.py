@@ -12,10 +12,11 @@ from d3q_core.envs import make_vector_env
 
 
 def evaluate(qnet: NumpyQNet, env_id: str, episodes: int, seed: int,
-             max_steps: int = 100_000, env_kwargs: Mapping[str, Any] | None = None
-             ) -> np.ndarray:
-    """Returns of `episodes` greedy episodes, one per env copy, played in lock-step."""
-    env = make_vector_env(env_id, episodes, seed, env_kwargs)
+             max_steps: int = 100_000, env_kwargs: Mapping[str, Any] | None = None,
+             native: bool = True) -> np.ndarray:
+    """Returns of `episodes` greedy episodes, one per env copy, played in lock-step
+    (`native`: see make_vector_env)."""
+    env = make_vector_env(env_id, episodes, seed, env_kwargs, native=native)
     try:
         obs, _ = env.reset(seed=seed)
         returns = np.zeros(episodes)

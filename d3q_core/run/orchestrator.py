@@ -19,7 +19,7 @@ from pathlib import Path
 from d3q_core import snapshot as snap
 from d3q_core.algo.qnet import QNetSpec
 from d3q_core.backends import make_backend
-from d3q_core.config import Config, to_toml
+from d3q_core.config import Config, describe_preset, to_toml
 from d3q_core.envs import EnvError, inspect_env
 from d3q_core.faults import check_environment
 from d3q_core.roles import messages as m
@@ -205,6 +205,9 @@ class Orchestrator:
                  f"{cfg.simulators.envs_per_simulator} envs, epsilon {lo:.3f}..{hi:.2f}, "
                  f"learner on {cfg.learner.devices} ({self.threads} thread(s)); "
                  f"run dir {self.run_dir}")
+        preset = describe_preset(cfg)
+        if preset:
+            self.log(preset)
 
     def run(self, on_snapshot: Callable[[Snapshot], None] | None = None) -> RunResult:
         """Blocking: runs until the goal, a limit, a stop request or a fatal fault."""
@@ -357,8 +360,8 @@ class Orchestrator:
         point = st.add_eval(msg)
         self._milestone("first_eval")
         if self._tb is not None:
-            self._tb.scalar("eval/mean_return", point.mean, point.learner_samples)
-            self._tb.scalar("eval/max_return", point.max, point.learner_samples)
+            self._tb.scalars({"eval/mean_return": point.mean, "eval/max_return": point.max},
+                             point.learner_samples, point.env_steps)
         if best_before is None or point.mean > best_before:  # the chart shows every one
             self.log(f"new best eval v{point.version} @ {point.learner_samples:,} "
                      f"samples: mean {point.mean:.1f}, max {point.max:.0f}")
@@ -496,9 +499,9 @@ class Orchestrator:
     def _write_tb(self) -> None:
         if self._tb is None:
             return
-        step = self.counters.learner_samples
-        for tag, value in self.state.tensorboard_scalars().items():
-            self._tb.scalar(tag, value, step)
-        self._tb.scalar("simulators/env_steps_per_s", self._env_rate, step)
-        self._tb.scalar("simulators/env_steps", float(self.counters.env_steps), step)
+        env_steps = self.counters.env_steps
+        scalars = {**self.state.tensorboard_scalars(),
+                   "simulators/env_steps_per_s": self._env_rate,
+                   "simulators/env_steps": float(env_steps)}
+        self._tb.scalars(scalars, self.counters.learner_samples, env_steps)
         self._tb.flush()  # to the file now: a full disk shows here within a second

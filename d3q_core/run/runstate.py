@@ -118,8 +118,11 @@ class RunState:
         )
 
     def tensorboard_scalars(self) -> dict[str, float]:
-        """The learning curve's companions, logged against learner samples."""
+        """The learning curve's companions (the training episodes' return among them)."""
         out: dict[str, float] = {}
+        returns = [s.mean_return for s in self.simulators() if s.mean_return is not None]
+        if returns:  # each simulator's last 100 ended episodes, the Ape-X epsilons mixed
+            out["train/episode_return"] = float(sum(returns) / len(returns))
         lr = self.stats("learner")
         if lr is not None:
             for tag, value in (("learner/loss", lr.loss), ("learner/mean_q", lr.mean_q),

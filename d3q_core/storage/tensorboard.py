@@ -17,9 +17,11 @@ from typing import Any
 
 from d3q_core.storage.rundir import reason_of
 
+ENV_STEPS_PREFIX = "by_env_steps/"
+
 
 class TensorBoardLog:
-    """Scalars against learner samples. A write failure closes the log and says why in
+    """Scalars against learner samples and env steps. A write failure closes the log and says why in
     `error`; `disk_full` tells a full disk (which the run treats as a fault) from other
     failures (the curves are a convenience: the run goes on without them)."""
 
@@ -69,6 +71,14 @@ class TensorBoardLog:
             from tensorboardX.summary import scalar
 
             self._write(scalar(tag, float(value)), step)
+
+    def scalars(self, values: dict[str, float], learner_samples: int, env_steps: int) -> None:
+        """Each value twice: against learner samples (its tag) and against env steps
+        (`by_env_steps/<tag>`, the axis SB3 and CleanRL plot against), so every curve can be
+        compared on either."""
+        for tag, value in values.items():
+            self.scalar(tag, value, learner_samples)
+            self.scalar(f"{ENV_STEPS_PREFIX}{tag}", value, env_steps)
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
         if self.writer is not None:

@@ -2,23 +2,28 @@
 mean, std, min and max written to eval-<time>.json in the run directory, and optionally a
 video of each episode.
 
-Without --record the episodes play in lock-step, one vector-env copy each (copy i seeded
-seed + i), exactly as the run's evaluator plays them; with it they play one after another
-(episode i seeded seed + i) so each one's frames can be rendered and written.
+The episodes play in lock-step, one env copy each, episode i in a single env reset with
+seed + i (a synchronous vector: an env's native vector implementation, which the run's
+evaluator uses for speed, seeds its copies its own way). `record` plays the first
+`record_episodes` of them again, one after another in a rendering env seeded the same way,
+and writes each one's video: the policy is greedy and the env seeded alike, so a video is
+the very episode the statistics count (its return is in the report beside the video, and a
+test holds them equal).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from d3q_core.algo.evaluation import evaluate
 from d3q_core.policy import Policy, load_policy
 from d3q_core.storage.atomic import write_text_atomic
+from d3q_core.tools import ToolError
+from d3q_core.tools.video import FORMATS as VIDEO_FORMATS
 from d3q_core.tools.video import VideoWriter
 
 MAX_STEPS = 100_000  # per episode, for envs without a time limit of their own
@@ -39,6 +44,7 @@ class EvalReport:
     seconds: float
     learner_samples: int | None = None
     videos: list[str] = field(default_factory=list)
+    video_returns: list[float] = field(default_factory=list)
     path: str | None = None  # the eval-<time>.json written
 
     def line(self) -> str:
@@ -50,6 +56,8 @@ def play_recorded(policy: Policy, episodes: int, seed: int, out_dir: Path, fmt: 
                   max_steps: int = MAX_STEPS) -> tuple[list[float], list[str]]:
     """Episodes one after another, each rendered into out_dir/episode-<i>.<fmt>."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    # rgb frames need no display; without one SDL complains on stderr (XDG_RUNTIME_DIR)
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = policy.make_env(render_mode="rgb_array")
     fps = int(env.metadata.get("render_fps") or 30)
     returns, videos = [], []
@@ -88,26 +96,32 @@ def _report_path(run_dir: Path) -> Path:
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str = "auto", episodes: int = 100,
-                 seed: int = 0, record: str | Path | None = None, video_format: str = "mp4",
-                 write: bool = True) -> EvalReport:
+                 seed: int = 0, record: str | Path | None = None, record_episodes: int = 3,
+                 video_format: str = "mp4", write: bool = True) -> EvalReport:
     run_dir = Path(run_dir)
     if episodes < 1:
-        raise ValueError("--episodes must be at least 1")
+        raise ToolError(f"--episodes {episodes}: must be at least 1")
+    if record is not None and not 1 <= record_episodes <= episodes:
+        raise ToolError(f"--record-episodes {record_episodes}: must be 1..{episodes} "
+                         "(the episodes evaluated)")
+    if video_format not in VIDEO_FORMATS:
+        raise ToolError(f"--video {video_format!r}: must be one of {', '.join(VIDEO_FORMATS)}")
     policy = load_policy(run_dir, checkpoint)
     t0 = time.monotonic()
+    values = evaluate(policy.network, policy.env_id, episodes, seed, MAX_STEPS,
+                      env_kwargs=policy.env_kwargs, native=False)
     videos: list[str] = []
+    video_returns: list[float] = []
     if record is not None:
-        returns, videos = play_recorded(policy, episodes, seed, Path(record), video_format)
-        values = np.asarray(returns, float)
-    else:
-        values = evaluate(policy.network, policy.env_id, episodes, seed, MAX_STEPS,
-                          env_kwargs=policy.env_kwargs)
+        video_returns, videos = play_recorded(policy, record_episodes, seed, Path(record),
+                                              video_format)
     report = EvalReport(
         run_dir=str(run_dir), checkpoint=str(policy.checkpoint), env_id=policy.env_id,
         episodes=episodes, seed=seed, mean=float(values.mean()), std=float(values.std()),
         min=float(values.min()), max=float(values.max()),
         returns=[float(v) for v in values], seconds=time.monotonic() - t0,
-        learner_samples=policy.meta.get("learner_samples"), videos=videos)
+        learner_samples=policy.meta.get("learner_samples"), videos=videos,
+        video_returns=video_returns)
     if write:
         path = _report_path(run_dir)
         report.path = str(path)

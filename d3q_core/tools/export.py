@@ -17,11 +17,12 @@ import shutil
 from pathlib import Path
 
 from d3q_core.policy import Policy, load_policy
+from d3q_core.tools import ToolError
 
 FORMATS = ("keras", "savedmodel")
 
 
-class ExportError(ValueError):
+class ExportError(ToolError):
     """A bad export request (format, destination); the message is one line."""
 
 

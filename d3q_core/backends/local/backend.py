@@ -26,6 +26,7 @@ from d3q_core.backends.local.ports import EvaluatorPlan, LearnerPlan, ReplayPlan
 from d3q_core.backends.local.process import (
     EVALUATOR_NICENESS,
     WORKER_NICENESS,
+    main_module_hidden,
     spawn_context,
 )
 from d3q_core.backends.local.shared import ParamStore, SharedCounters
@@ -133,7 +134,8 @@ class LocalBackend:
         args = (title, niceness, self.output, recipe, self._plan(recipe, writer))
         p = self.ctx.Process(target=run_role, args=args,
                              name=f"d3q-{recipe.role}-{recipe.index}", daemon=True)
-        p.start()
+        with main_module_hidden():  # a caller's unguarded script is not re-run in the child
+            p.start()
         writer.close()  # the child holds the only write end: its death is EOF here
         self._events.add(reader)
         if recipe.role in ("replay", "learner"):

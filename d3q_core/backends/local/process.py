@@ -11,7 +11,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+import types
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
@@ -29,6 +30,24 @@ def spawn_context() -> mp.context.SpawnContext:
     for var in SINGLE_THREADED_BLAS:
         os.environ.setdefault(var, "1")
     return mp.get_context("spawn")
+
+
+@contextlib.contextmanager
+def main_module_hidden() -> Iterator[None]:
+    """While a child starts, multiprocessing sees a bare `__main__`.
+
+    A spawned child otherwise re-runs the parent's main script (or `-m` module) first, so a
+    script calling `d3q_core.train()` without an `if __name__ == "__main__":` guard would
+    start a second run in every child. d3q's children need nothing from it: their entry
+    point and everything they are handed are d3q's own importable objects (a custom env is
+    named by its module, `my_pkg.envs:MyEnv-v0`, and imported there)."""
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
 
 
 def set_title(title: str) -> None:
