@@ -1,5 +1,5 @@
 """The bounded evaluation history: exact count and best, bounded size, newest at full
-resolution, the first and the best point always kept, and a resume's count carried over."""
+resolution, the first and the best point always kept; evals.jsonl for a resume."""
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,13 +34,21 @@ def test_long_run_stays_bounded_in_memory():
     assert h.count == 50_000 and len(h) <= h.keep
 
 
-def test_resume_point_and_count_survive_thinning():
-    h = EvalHistory(keep=8)
+def test_a_resumed_history_goes_on_from_the_checkpoint(tmp_path):
+    from dataclasses import asdict
+
+    from d3q_core.storage.rundir import RunDir
+
+    rd = RunDir(tmp_path)
     for k in range(30):
-        h.add(point(k, float(k)))
-    dicts, count = h.up_to(learner_samples=100 * 28)  # the last 2 came after the checkpoint
-    assert count == 28 and dicts[-1]["version"] == 27
-    resumed = EvalHistory((EvalPoint(**d) for d in dicts), count=count, keep=8)
+        rd.append_eval(asdict(point(k, float(k))))
+    with open(rd.evals_path, "a") as f:
+        f.write('{"learner_samples": 31')  # torn by a kill mid-write
+    records = rd.read_evals(max_learner_samples=100 * 28)  # the last 2 came after it
+    assert [r["version"] for r in records] == list(range(28))
+    rd.rewrite_evals(records)
+    assert rd.read_evals(10**9) == records  # the evaluations after the checkpoint are gone
+    resumed = EvalHistory((EvalPoint(**r) for r in records), keep=8)
     assert resumed.count == 28 and resumed.points()[-1].version == 27
     resumed.add(point(28, 1.0))
     assert resumed.count == 29 and resumed.best == 27.0

@@ -1,4 +1,5 @@
-"""The evaluation history a run keeps for its score chart, result.json and a resume.
+"""The evaluation history a run keeps in memory for its score chart and result.json (every
+evaluation is also in the run directory's evals.jsonl, which a resume reads).
 
 A fast learner evaluates several times a second (3,306 evaluations in a 20-minute soak), so a
 history that kept every point would grow without end in a long run. This one keeps every
@@ -10,7 +11,7 @@ every evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict
 
 from d3q_core.snapshot import EvalPoint
@@ -19,8 +20,7 @@ EVAL_KEEP = 2000  # ~2,000 points fill a wide terminal chart; ~0.2 MB in memory
 
 
 class EvalHistory:
-    def __init__(self, points: Iterable[EvalPoint] = (), count: int | None = None,
-                 keep: int = EVAL_KEEP):
+    def __init__(self, points: Iterable[EvalPoint] = (), keep: int = EVAL_KEEP):
         if keep < 8:
             raise ValueError("keep must be at least 8")
         self.keep = keep
@@ -29,8 +29,6 @@ class EvalHistory:
         self.best: float | None = None
         for p in points:
             self.add(p)
-        if count is not None:  # a resumed run's history may have been thinned before
-            self.count = max(self.count, count)
 
     def add(self, point: EvalPoint) -> None:
         self._points.append(point)
@@ -54,20 +52,8 @@ class EvalHistory:
     def points(self) -> tuple[EvalPoint, ...]:
         return tuple(self._points)
 
-    def up_to(self, learner_samples: int) -> tuple[list[dict], int]:
-        """The points at or before `learner_samples` as dicts, and the count of evaluations
-        made up to there (for run_state.json: what a resume from that checkpoint knows)."""
-        kept = [p for p in self._points if p.learner_samples <= learner_samples]
-        return [asdict(p) for p in kept], self.count - (len(self._points) - len(kept))
-
     def as_dicts(self) -> list[dict]:
         return [asdict(p) for p in self._points]
 
     def __len__(self) -> int:
         return len(self._points)
-
-    def __iter__(self) -> Iterator[EvalPoint]:
-        return iter(self._points)
-
-    def __getitem__(self, i: int) -> EvalPoint:
-        return self._points[i]

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from d3q_core import snapshot as snap
@@ -103,9 +104,7 @@ class Orchestrator:
             meta = self.resume_meta
             self.counters.restore(int(meta.get("env_steps", 0)), int(meta["learner_samples"]),
                                   int(meta.get("learner_steps", 0)))
-            saved = self._read_run_state()
-            self.state.evals = EvalHistory((EvalPoint(**e) for e in saved.get("evals", [])),
-                                           count=saved.get("eval_count"))
+            self.state.evals = EvalHistory(EvalPoint(**e) for e in self._resumed_evals())
         self._checkpoint_samples = int(self.resume_meta.get("learner_samples", 0))
         self._replay_saved = threading.Event()
         self._stop_request: str | None = None
@@ -130,20 +129,26 @@ class Orchestrator:
         check_compatible(meta, self.env_id, self.spec, path=ckpt)
         self.resume_checkpoint, self.resume_meta = ckpt, meta
 
-    def _read_run_state(self) -> dict:
-        try:
-            return json.loads((self.rundir.path / "run_state.json").read_text())
-        except (OSError, ValueError):
-            return {}
+    def _resumed_evals(self) -> list[dict]:
+        """The evaluation history up to the resume checkpoint's learner samples (a resumed
+        run has no evaluations of parameters it never had); evals.jsonl keeps just those."""
+        samples = int(self.resume_meta["learner_samples"])
+        records = self.rundir.read_evals(samples)
+        if not records and not self.rundir.evals_path.exists():  # a run from before evals.jsonl
+            try:
+                saved = json.loads((self.rundir.path / "run_state.json").read_text())
+                records = [e for e in saved.get("evals", [])
+                           if e.get("learner_samples", 0) <= samples]
+            except (OSError, ValueError, AttributeError):
+                records = []
+        self.rundir.rewrite_evals(records)
+        return records
 
     def _write_run_state(self) -> None:
-        """What the learner's checkpoint does not know: the evaluation history, up to the
-        checkpoint's learner samples, so a resumed run's history has no evaluations of
-        parameters it never had. Written at each checkpoint and once more at shutdown,
-        since an evaluation can finish after the final checkpoint."""
-        evals, count = self.state.evals.up_to(self._checkpoint_samples)
-        state = {"evals": evals, "eval_count": count,
-                 "env_steps": self.counters.env_steps,
+        """What the learner's checkpoint does not know, for someone reading the directory
+        (the evaluations themselves are in evals.jsonl, appended as they come). Written at
+        each checkpoint and once more at shutdown."""
+        state = {"env_steps": self.counters.env_steps, "evaluations": self.state.evals.count,
                  "checkpoint": self.state.last_checkpoint}
         try:
             write_text_atomic(self.rundir.path / "run_state.json", json.dumps(state))
@@ -358,6 +363,7 @@ class Orchestrator:
         st = self.state
         best_before = st.best_eval
         point = st.add_eval(msg)
+        self.rundir.append_eval(asdict(point))
         self._milestone("first_eval")
         if self._tb is not None:
             self._tb.scalars({"eval/mean_return": point.mean, "eval/max_return": point.max},

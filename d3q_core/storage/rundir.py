@@ -42,7 +42,8 @@ class RunDir:
         self.tb = self.path / "tb"
         self.result_path = self.path / "result.json"
         self.log_path = self.path / "log.txt"
-        self.write_error: OSError | None = None  # the first failed append to log.txt
+        self.evals_path = self.path / "evals.jsonl"  # every evaluation, one JSON line each
+        self.write_error: OSError | None = None  # the first failed append (log, evals)
         self._lock_fd: int | None = None  # held by lock() for this process's run
 
     def __repr__(self) -> str:
@@ -194,10 +195,43 @@ class RunDir:
         """One line appended and flushed. A failure does not raise (the log on screen still
         has the line); it is kept in `write_error` for the run to act on (a full disk ends
         it)."""
+        self._append(self.log_path, line.rstrip("\n"))
+
+    def append_eval(self, record: dict) -> None:
+        """One evaluation appended to evals.jsonl as it happens: the history a resume
+        restores costs one short write per evaluation, never a rewrite of the whole history
+        (which, at each checkpoint, grew the orchestrator's memory with the run's length)."""
+        self._append(self.evals_path, json.dumps(json_safe(record), allow_nan=False))
+
+    def _append(self, path: Path, line: str) -> None:
         try:
-            with open(self.log_path, "a", encoding="utf-8") as f:
-                f.write(line.rstrip("\n") + "\n")
-        except OSError as exc:
-            if self.write_error is None:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        except (OSError, ValueError) as exc:
+            if self.write_error is None and isinstance(exc, OSError):
                 self.write_error = exc
-                self.write_error.filename = str(self.log_path)
+                self.write_error.filename = str(path)
+
+    def read_evals(self, max_learner_samples: int) -> list[dict]:
+        """The evaluations in evals.jsonl of parameters up to `max_learner_samples` (a
+        checkpoint's), in order; a torn last line (a kill mid-write) is skipped."""
+        try:
+            lines = self.evals_path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("learner_samples", 0) \
+                    <= max_learner_samples:
+                out.append(record)
+        return out
+
+    def rewrite_evals(self, records: list[dict]) -> None:
+        """evals.jsonl holding just `records` (a resume drops the evaluations of parameters
+        it never had), atomically."""
+        text = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records)
+        write_text_atomic(self.evals_path, text)
