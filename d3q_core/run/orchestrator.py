@@ -9,7 +9,6 @@ thread), implements RunControl for the faces, and never imports TensorFlow.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import threading
 import time
@@ -28,8 +27,10 @@ from d3q_core.run.backend import Backend, RoleRecipe
 from d3q_core.run.cores import learner_threads, simulator_count
 from d3q_core.run.evalhistory import EvalHistory
 from d3q_core.run.plan import RolePlan
+from d3q_core.run.processrows import process_rows
 from d3q_core.run.resources import check_replay_fits, check_replay_snapshot
 from d3q_core.run.result import RunResult, save_best, write_result
+from d3q_core.run.resumepoint import load_resume_point, resumed_evals, write_run_state
 from d3q_core.run.runstate import RunState
 from d3q_core.run.shutdown import stop_roles
 from d3q_core.run.stoprules import (
@@ -41,13 +42,6 @@ from d3q_core.run.stoprules import (
 )
 from d3q_core.run.supervision import RESTARTED_ROLES, Supervisor
 from d3q_core.snapshot import EvalPoint, ProcessStats, Snapshot
-from d3q_core.storage.atomic import write_text_atomic
-from d3q_core.storage.checkpoint import (
-    CheckpointError,
-    check_compatible,
-    load_checkpoint,
-    newest_checkpoint,
-)
 from d3q_core.storage.rundir import RunDir
 from d3q_core.storage.tensorboard import TensorBoardLog
 
@@ -72,7 +66,8 @@ class Orchestrator:
         if resume is not None:
             self.rundir = RunDir.open_existing(resume)
             self.rundir.lock()
-            self._load_resume_point()
+            self.resume_checkpoint, self.resume_meta = load_resume_point(
+                self.rundir, self.env_id, self.spec)
         else:
             self.rundir = RunDir.create(Path(config.run.root), self.env_id, run_dir)
             self.rundir.lock()
@@ -104,7 +99,8 @@ class Orchestrator:
             meta = self.resume_meta
             self.counters.restore(int(meta.get("env_steps", 0)), int(meta["learner_samples"]),
                                   int(meta.get("learner_steps", 0)))
-            self.state.evals = EvalHistory(EvalPoint(**e) for e in self._resumed_evals())
+            records = resumed_evals(self.rundir, int(meta["learner_samples"]))
+            self.state.evals = EvalHistory(EvalPoint(**e) for e in records)
         self._checkpoint_samples = int(self.resume_meta.get("learner_samples", 0))
         self._replay_saved = threading.Event()
         self._stop_request: str | None = None
@@ -121,39 +117,10 @@ class Orchestrator:
 
     # --- resume ------------------------------------------------------------------------------
 
-    def _load_resume_point(self) -> None:
-        ckpt = newest_checkpoint(self.rundir.path)
-        if ckpt is None:
-            raise CheckpointError(f"{self.rundir.checkpoints}: no loadable checkpoint to resume")
-        _, meta = load_checkpoint(ckpt)
-        check_compatible(meta, self.env_id, self.spec, path=ckpt)
-        self.resume_checkpoint, self.resume_meta = ckpt, meta
-
-    def _resumed_evals(self) -> list[dict]:
-        """The evaluation history up to the resume checkpoint's learner samples (a resumed
-        run has no evaluations of parameters it never had); evals.jsonl keeps just those."""
-        samples = int(self.resume_meta["learner_samples"])
-        records = self.rundir.read_evals(samples)
-        if not records and not self.rundir.evals_path.exists():  # a run from before evals.jsonl
-            try:
-                saved = json.loads((self.rundir.path / "run_state.json").read_text())
-                records = [e for e in saved.get("evals", [])
-                           if e.get("learner_samples", 0) <= samples]
-            except (OSError, ValueError, AttributeError):
-                records = []
-        self.rundir.rewrite_evals(records)
-        return records
-
     def _write_run_state(self) -> None:
-        """What the learner's checkpoint does not know, for someone reading the directory
-        (the evaluations themselves are in evals.jsonl, appended as they come). Written at
-        each checkpoint and once more at shutdown."""
-        state = {"env_steps": self.counters.env_steps, "evaluations": self.state.evals.count,
-                 "checkpoint": self.state.last_checkpoint}
-        try:
-            write_text_atomic(self.rundir.path / "run_state.json", json.dumps(state))
-        except OSError as exc:
-            self.log(f"cannot write run_state.json: {exc}", "error")
+        write_run_state(self.rundir, {"env_steps": self.counters.env_steps,
+                                      "evaluations": self.state.evals.count,
+                                      "checkpoint": self.state.last_checkpoint}, self.log)
 
     # --- RunControl: thread-safe controls for the faces ----------------------------------------
 
@@ -446,32 +413,8 @@ class Orchestrator:
     # --- telemetry ---------------------------------------------------------------------------
 
     def _process_rows(self) -> tuple[ProcessStats, ...]:
-        pids = {(c.role, c.index): c.handle.pid for c in self.roles if c.handle.pid}
-        pids[("orchestrator", 0)] = os.getpid()
-        for role, pid in self._attached.items():
-            pids[(role, 0)] = pid
-        load = self.backend.telemetry.processes(pids)
-        rows = [self._row("orchestrator", 0, os.getpid(), "running", 0, load)]
-        paused = self.paused
-        for c in self.roles:
-            state = "paused" if paused and c.state == "running" else c.state
-            rows.append(self._row(c.role, c.index, c.handle.pid, state, c.restarts, load))
-        for role, pid in self._attached.items():
-            rows.append(self._row(role, 0, pid, "running", 0, load))
-        return tuple(rows)
-
-    def _row(self, role: str, index: int, pid: int | None, state: str, restarts: int,
-             load: dict) -> ProcessStats:
-        s = self.state.stats(role, index)
-        rate, unit, detail = 0.0, "", ""
-        if isinstance(s, m.SimulatorStats):
-            rate, unit, detail = s.steps_per_s, "steps/s", f"eps {s.epsilon:.2f}"
-        elif isinstance(s, m.LearnerStats):
-            rate, unit = s.samples_per_s, "samples/s"
-        elif isinstance(s, m.ReplayStats):
-            rate, unit = s.sample_rate, "samples/s"
-        cpu, rss = load.get((role, index), (0.0, 0))
-        return ProcessStats(role, index, pid, state, rate, unit, cpu, rss, restarts, detail)
+        return process_rows(self.state, self.roles, self._attached, self.backend.telemetry,
+                            self.paused)
 
     def _emit(self, on_snapshot: Callable[[Snapshot], None] | None) -> None:
         st, ready = self.state, self.flags.replay_ready.is_set()
