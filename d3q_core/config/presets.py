@@ -23,6 +23,23 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("CartPole-v1", "the defaults are tuned for it"),
+    # seed 0 with the defaults: the goal (-100) in 15.6 s, -95.9 over 100 fresh episodes
+    Preset("Acrobot-v1", "the defaults solve it"),
+    # seed 0 with the defaults: the goal (200) in 68 s, 208.3 over 100 fresh episodes
+    Preset("LunarLander-v3", "the defaults solve it"),
+    # the defaults' best in 300 s was -175 (goal -110); with these, seed 0 reached -104 in
+    # 60 s and held -104.7 over 100 fresh episodes. rl-zoo's DQN settings for the env point
+    # the same way: a shorter horizon (the reward is -1 a step until the flag), a wider net
+    # learning faster, a small memory of recent play, a target copied whole now and then
+    Preset("MountainCar-v0", "shorter horizon, wider and faster net, small fresh memory, "
+           "hard target updates", {
+               "algorithm.gamma": 0.98,
+               "learner.hidden": (256, 256),
+               "learner.learning_rate": 0.004,
+               "learner.target_tau": 1.0,
+               "learner.target_sync_every": 600,
+               "replay.capacity": 10_000,
+           }),
 )}
 
 
