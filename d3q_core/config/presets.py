@@ -25,8 +25,15 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("CartPole-v1", "the defaults are tuned for it"),
     # seed 0 with the defaults: the goal (-100) in 15.6 s, -95.9 over 100 fresh episodes
     Preset("Acrobot-v1", "the defaults solve it"),
-    # seed 0 with the defaults: the goal (200) in 68 s, 208.3 over 100 fresh episodes
-    Preset("LunarLander-v3", "the defaults solve it"),
+    # with the defaults all 5 seeds reached 200, but the fresh 100-episode confirmation held
+    # in 3 (182.8 and 192.5 in the others): one policy's 100-episode means spread by ~8, and
+    # the first evaluation to cross is the luckiest of many. So the goal is decided on 200
+    # episodes (32 + 168), with a margin
+    Preset("LunarLander-v3", "the goal decided on 200 episodes, with a margin over 200, so "
+           "a fresh 100 confirm it", {
+               "stop.goal": 220.0,
+               "evaluation.recheck_episodes": 168,
+           }),
     # the defaults' best in 300 s was -175 (goal -110); with these, seed 0 reached -104 in
     # 60 s and held -104.7 over 100 fresh episodes. rl-zoo's DQN settings for the env point
     # the same way: a shorter horizon (the reward is -1 a step until the flag), a wider net
