@@ -8,12 +8,15 @@ that reached the goal, as result.json records them.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+OWN_WARNING = re.compile(r"\s*\d+\.\ds (warning|error)\s")
 
 
 def run_seed(seed: int, workdir: Path, extra: list[str] | None = None,
@@ -30,7 +33,7 @@ def run_seed(seed: int, workdir: Path, extra: list[str] | None = None,
                 "error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
     r = json.loads(result_path.read_text())
     for line in (run_dir / "log.txt").read_text().splitlines():
-        if "warning" in line or "error" in line:
+        if OWN_WARNING.match(line):  # d3q's own warnings, not the roles' captured stderr
             print(f"  seed {seed}: {line.strip()}", flush=True)
     return {
         "seed": seed,
