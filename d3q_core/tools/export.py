@@ -12,8 +12,12 @@ This is the one command besides the learner that imports TensorFlow, and only wh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from d3q_core.policy import Policy, load_policy
@@ -44,22 +48,44 @@ def export_policy(run_dir: str | Path, fmt: str, checkpoint: str = "auto",
         raise ExportError(f"{dest}: a Keras export's file name must end in .keras")
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from d3q_core.algo.model import build_q_model, set_flat
-
-    model = build_q_model(policy.spec, name="d3q_q")
-    set_flat(model, policy.spec, policy.weights)
     tmp = dest.with_name(f".{dest.name}.part" + (".keras" if fmt == "keras" else ""))
     _remove(tmp)
-    try:
-        if fmt == "keras":
-            model.save(tmp)
-        else:
-            model.export(str(tmp), format="tf_saved_model", verbose=False)
-        _remove(dest)
-        tmp.replace(dest)
-    finally:
-        _remove(tmp)
+    # TensorFlow's C++ start-up lines (no CUDA driver, ...) stay off the terminal
+    with _native_stderr_captured():
+        from d3q_core.algo.model import build_q_model, set_flat
+
+        model = build_q_model(policy.spec, name="d3q_q")
+        set_flat(model, policy.spec, policy.weights)
+        try:
+            if fmt == "keras":
+                model.save(tmp)
+            else:
+                model.export(str(tmp), format="tf_saved_model", verbose=False)
+            _remove(dest)
+            tmp.replace(dest)
+        finally:
+            _remove(tmp)
     return dest
+
+
+@contextlib.contextmanager
+def _native_stderr_captured() -> Iterator[None]:
+    """File descriptor 2 goes to a temporary file for the block (C++ writes there, below
+    Python's sys.stderr); if the block fails, what was written is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _remove(path: Path) -> None:
