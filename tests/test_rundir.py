@@ -300,3 +300,14 @@ def test_no_tensorflow_in_the_writing_process(tmp_path):
 
 def test_nan_check_helper():
     assert json_safe({"x": [math.nan]}) == {"x": [None]}
+
+
+def test_the_training_return_is_a_tensorboard_curve():
+    from d3q_core.roles.messages import SimulatorStats
+    from d3q_core.run.runstate import RunState
+
+    st = RunState("CartPole-v1", "r", 475.0, 0.0)
+    assert "train/episode_return" not in st.tensorboard_scalars()  # no episode ended yet
+    for i, ret in enumerate((20.0, None, 40.0)):
+        st.latest[("simulator", i)] = SimulatorStats(1.0, ret, 0.4, 0.1, 0.4, 1, None)
+    assert st.tensorboard_scalars()["train/episode_return"] == 30.0  # the simulators' mean

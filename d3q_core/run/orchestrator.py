@@ -362,6 +362,7 @@ class Orchestrator:
                    else None, abort=self._abort)
         for envelope in self.backend.last_events():
             self._handle(envelope)
+        self._write_tb()  # the curves end with the run's last figures
         if st.last_checkpoint is not None:
             self._write_run_state()
         self.backend.close()
