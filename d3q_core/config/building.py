@@ -53,9 +53,8 @@ def unknown_key(full: str, known: typing.Iterable[str], where: str = "") -> Conf
     if full in MOVED_KEYS:
         return ConfigError(f"{full!r}{where} is now {MOVED_KEYS[full]!r}")
     hint = suggest_key(full)
-    mean = f"; did you mean {hint!r}?" if hint else ""
-    return ConfigError(f"unknown key {full!r}{where}{mean} known: {', '.join(known)}"
-                       if hint else f"unknown key {full!r}{where}; known: {', '.join(known)}")
+    mean = f"; did you mean {hint!r}?" if hint else ";"
+    return ConfigError(f"unknown key {full!r}{where}{mean} known: {', '.join(known)}")
 
 
 def unknown_section(name: str, where: str = "") -> ConfigError:

@@ -101,7 +101,6 @@ class Orchestrator:
                                   int(meta.get("learner_steps", 0)))
             records = resumed_evals(self.rundir, int(meta["learner_samples"]))
             self.state.evals = EvalHistory(EvalPoint(**e) for e in records)
-        self._checkpoint_samples = int(self.resume_meta.get("learner_samples", 0))
         self._replay_saved = threading.Event()
         self._stop_request: str | None = None
         self._abort = False
@@ -305,7 +304,6 @@ class Orchestrator:
                      f"global batch {msg.global_batch}")
         elif isinstance(msg, m.CheckpointSaved):
             st.last_checkpoint = msg.path
-            self._checkpoint_samples = msg.learner_samples
             self.log(f"checkpoint ({msg.reason}): {msg.path}")
             self._write_run_state()
             if self.config.replay.snapshot:

@@ -207,8 +207,8 @@ class RunDir:
         try:
             with open(path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
-        except (OSError, ValueError) as exc:
-            if self.write_error is None and isinstance(exc, OSError):
+        except OSError as exc:
+            if self.write_error is None:
                 self.write_error = exc
                 self.write_error.filename = str(path)
 
