@@ -72,19 +72,19 @@ def train(config: Config | Mapping[str, Any] | None = None, *,
     from d3q_core.run.signals import graceful_stop
 
     if resume is not None:
-        from d3q_core.config import STOP_KEYS
+        from d3q_core.config import RESUME_KEYS, RESUME_RULE
         from d3q_core.storage.rundir import RunDir
 
         cfg = RunDir.open_existing(Path(resume)).read_config()
         if config is not None:
             given = config if isinstance(config, Config) else from_dict(dict(config))
             chosen = _keys_set(given)
-            others = sorted(chosen - set(STOP_KEYS))
+            others = sorted(chosen - set(RESUME_KEYS))
             if others:
-                raise ConfigError(f"{others[0]}: with resume only stop.* settings may change")
+                raise ConfigError(f"{others[0]}: {RESUME_RULE.replace('--resume', 'resume')}")
             for key in chosen:
-                name = key.split(".")[1]
-                setattr(cfg.stop, name, getattr(given.stop, name))
+                section, name = key.split(".")
+                setattr(getattr(cfg, section), name, getattr(getattr(given, section), name))
         cfg = validate(cfg)
     else:
         cfg = resolve(config)

@@ -30,12 +30,27 @@ class GpuStats:
 
 
 @dataclass(frozen=True)
+class NodeDevices:
+    """Another machine of a cluster that hosts roles: its cores and GPUs."""
+
+    name: str  # "node 1", ...
+    cpu_percent: tuple[float, ...] = ()
+    gpus: tuple[GpuStats, ...] = ()
+    gpu_note: str = "no GPU"
+
+
+@dataclass(frozen=True)
 class DeviceStats:
+    """The run's own machine (cores, GPUs, the learner's devices), and on a cluster the other
+    nodes that host roles."""
+
     cpu_percent: tuple[float, ...] = ()  # one entry per logical core
     gpus: tuple[GpuStats, ...] = ()
     gpu_note: str = "no GPU"  # why there are no GPU rows, or the driver version
     learner_devices: tuple[str, ...] = ()  # e.g. ("/cpu:0",) or ("/gpu:0", "/gpu:1")
     learner_device_memory: tuple[int, ...] = ()  # bytes TF holds per learner device, if known
+    node: str = "local"  # the name of the run's own machine ("head" on a Ray cluster)
+    nodes: tuple[NodeDevices, ...] = ()  # the other machines, by name
 
 
 def role_name(role: str, index: int) -> str:
@@ -55,6 +70,7 @@ class ProcessStats:
     rss_bytes: int = 0
     restarts: int = 0
     detail: str = ""  # e.g. "eps 0.40" for a simulator
+    node: str = "local"  # the machine it runs on (Ray backend: "head", "node 1", ...)
 
     @property
     def name(self) -> str:

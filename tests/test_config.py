@@ -70,6 +70,12 @@ def test_file_then_overrides(tmp_path):
         ("nope.key=1", "unknown section 'nope'"),
         ("replay.capacity", "expected section.key=value"),
         ("stop.max_seconds=inf", "stop.max_seconds = inf: must be finite"),
+        ("cluster.backend=slurm", "cluster.backend = 'slurm': must be one of"),
+        ("cluster.address=myhost", "cluster.address = 'myhost': must match"),
+        ("cluster.simulator_resources={sim = -1}",
+         "cluster.simulator_resources.sim = -1: expected a number > 0"),
+        ("cluster.learner_resources={gpu_box = true}",
+         "cluster.learner_resources.gpu_box = True: expected a number > 0"),
     ],
 )
 def test_bad_overrides_fail_with_one_line_naming_the_key(assignment, fragment):
@@ -147,3 +153,17 @@ def test_a_run_directorys_old_config_is_read_with_the_keys_where_they_are_now(tm
     c = RunDir.open_existing(tmp_path).read_config()
     assert (c.algorithm.gamma, c.algorithm.n_step) == (0.9, 5)
     assert not hasattr(c.learner, "gamma")
+
+
+def test_the_ray_backend_without_its_extra_is_one_line_naming_the_extra(monkeypatch):
+    import sys
+
+    from d3q_core.algo.qnet import QNetSpec
+    from d3q_core.backends import make_backend
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if d3q[ray] were not installed
+    for name in [m for m in sys.modules if m.startswith("d3q_core.backends.ray.")]:
+        monkeypatch.delitem(sys.modules, name)
+    config = build_config(None, ["cluster.backend=ray"])
+    with pytest.raises(ConfigError, match=r"needs the ray extra \(pip install 'd3q\[ray\]'"):
+        make_backend(config, QNetSpec(4, 2, (8,), True), 1)

@@ -12,8 +12,17 @@ if TYPE_CHECKING:
 
 def make_backend(config: Config, spec: QNetSpec, n_simulators: int, paused: bool = False,
                  output: str | None = None) -> Backend:
-    """The backend a run's settings ask for (today: the local one). `output`: where the
-    roles' own stdout and stderr go (the run's log.txt)."""
+    """The backend a run's settings ask for (`cluster.backend`). `output`: where the roles'
+    own stdout and stderr go (the run's log.txt)."""
+    if config.cluster.backend == "ray":
+        try:
+            from d3q_core.backends.ray.backend import RayBackend
+        except ImportError as exc:
+            from d3q_core.config import ConfigError
+
+            raise ConfigError(f"cluster.backend = 'ray': needs the ray extra "
+                              f"(pip install 'd3q[ray]'; {exc})") from None
+        return RayBackend(config, spec, n_simulators, paused=paused, output=output)
     from d3q_core.backends.local.backend import LocalBackend
 
     return LocalBackend(config, spec, n_simulators, paused=paused, output=output)

@@ -55,6 +55,9 @@ class SimulatorsConfig:
     # vector steps between looks for newer parameters
     param_sync_every: int = _f(8, min=1, max=10**9)
     initial_priorities: bool = _f(True)  # Ape-X: priorities from the actor's own TD error
+    # Ray backend: seconds of experience per call to the replay. A call costs 0.3-1 ms, a
+    # CartPole batch of steps_per_batch steps ~0.3 ms of acting: 20 ms keeps Ray under 5%
+    batch_seconds: float = _f(0.02, min=0.0, max=60.0)
 
 
 @dataclass
@@ -153,6 +156,27 @@ class RunConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """Where the roles run. `local`: processes on this machine; `ray`: actors on a cluster."""
+
+    backend: str = _f("local", choices=("local", "ray"))
+    # ray: "local" starts a private instance for this run (and stops it after), "auto" joins
+    # the cluster `ray start` made on this machine, HOST:PORT a cluster's head
+    address: str = _f("local", pattern=r"local|auto|[^\s:]+:[0-9]+")
+    namespace: str = _f("d3q", pattern=r"[A-Za-z0-9_.-]+")
+    include_dashboard: bool = _f(False)  # Ray's own web dashboard: ~0.2 GiB more
+    num_cpus: int = _f(0, min=0, max=1_000_000)  # a private instance's cores; 0: this machine's
+    # custom Ray resources each role asks for, e.g. {sim = 1} against `ray start --resources
+    # '{"sim": 8}'` puts 8 simulators on each node that has them; {} places a role anywhere
+    simulator_resources: dict[str, Any] = _f({})
+    learner_resources: dict[str, Any] = _f({})
+    replay_resources: dict[str, Any] = _f({})  # {}: the learner's (the replay beside it)
+    evaluator_resources: dict[str, Any] = _f({})
+    # sample batches per call to the learner: 4 x 512 records is ~14 ms of CartPole training
+    sample_batches_per_call: int = _f(4, min=1, max=1024)
+
+
+@dataclass
 class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
@@ -162,6 +186,7 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     stop: StopConfig = field(default_factory=StopConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
 
 SECTIONS: dict[str, type] = typing.get_type_hints(Config)  # section name -> its class
@@ -192,3 +217,6 @@ def known_keys() -> list[str]:
 
 
 STOP_KEYS = tuple(f"stop.{f.name}" for f in dataclasses.fields(StopConfig))
+# what a resumed run may change: when it stops, and where its roles run (not how it learns)
+RESUME_KEYS = STOP_KEYS + tuple(f"cluster.{f.name}" for f in dataclasses.fields(ClusterConfig))
+RESUME_RULE = "with --resume only stop.* and cluster.* settings may change"

@@ -179,6 +179,11 @@ def validate(config: Config) -> Config:
             f"stop.stall_stop_seconds = {config.stop.stall_stop_seconds!r}: "
             f"must be >= stop.stall_warn_seconds ({config.stop.stall_warn_seconds!r})"
         )
+    for name in ("simulator", "learner", "replay", "evaluator"):
+        for res, amount in getattr(config.cluster, f"{name}_resources").items():
+            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount <= 0:
+                raise ConfigError(f"cluster.{name}_resources.{res} = {amount!r}: expected a "
+                                  "number > 0 (how much of that Ray resource one asks for)")
     if config.replay.min_size > config.replay.capacity:
         raise ConfigError(
             f"replay.min_size = {config.replay.min_size}: must be <= replay.capacity "

@@ -72,9 +72,15 @@ class RunFlags:
 class Telemetry(Protocol):
     """Load of the machines the roles run on."""
 
+    here: str  # the name of the node the run itself is on
+
     def devices(self, learner_devices: tuple[str, ...] = ()) -> DeviceStats: ...
-    def processes(self, pids: Mapping[tuple[str, int], int]) -> dict[tuple[str, int],
-                                                                    tuple[float, int]]: ...
+    def processes(self, pids: Mapping[tuple[str, int], int],
+                  nodes: Mapping[tuple[str, int], str] | None = None,
+                  ) -> dict[tuple[str, int], tuple[float, int]]:
+        """CPU percent and RSS of each process; `nodes` says where each runs (default:
+        here)."""
+        ...
     def total_memory(self, pids: list[int]) -> int: ...
 
 

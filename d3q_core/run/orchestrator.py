@@ -397,6 +397,8 @@ class Orchestrator:
             "env_steps": self.counters.env_steps,
             "simulators": self.n_simulators,
             "restarts": {c.name: c.restarts for c in self.roles if c.restarts},
+            "backend": self.config.cluster.backend,
+            "nodes": {c.name: c.handle.node for c in self.roles},  # where each role ran
             "last_checkpoint": st.last_checkpoint,
             "evals": st.evals.as_dicts(),  # thinned past EVAL_KEEP points
             "evaluations": st.evals.count,
@@ -436,7 +438,9 @@ class Orchestrator:
                                 tensorboard_url=self.tensorboard_url))
 
     def _track_memory(self) -> None:
-        pids = [c.handle.pid for c in self.roles if c.handle.is_alive() and c.handle.pid]
+        here = self.backend.telemetry.here  # a pid names a process on its own node only
+        pids = [c.handle.pid for c in self.roles
+                if c.handle.is_alive() and c.handle.pid and c.handle.node == here]
         self.peak_memory = max(self.peak_memory,
                                self.backend.telemetry.total_memory([*pids, os.getpid()]))
 

@@ -14,7 +14,7 @@ from d3q_core.snapshot import ProcessStats
 
 
 def _row(state: RunState, role: str, index: int, pid: int | None, status: str, restarts: int,
-         load: Mapping) -> ProcessStats:
+         load: Mapping, node: str) -> ProcessStats:
     s = state.stats(role, index)
     rate, unit, detail = 0.0, "", ""
     if isinstance(s, m.SimulatorStats):
@@ -24,7 +24,7 @@ def _row(state: RunState, role: str, index: int, pid: int | None, status: str, r
     elif isinstance(s, m.ReplayStats):
         rate, unit = s.sample_rate, "samples/s"
     cpu, rss = load.get((role, index), (0.0, 0))
-    return ProcessStats(role, index, pid, status, rate, unit, cpu, rss, restarts, detail)
+    return ProcessStats(role, index, pid, status, rate, unit, cpu, rss, restarts, detail, node)
 
 
 def process_rows(state: RunState, roles: Iterable[Any], attached: Mapping[str, int],
@@ -35,11 +35,14 @@ def process_rows(state: RunState, roles: Iterable[Any], attached: Mapping[str, i
     pids[("orchestrator", 0)] = os.getpid()
     for role, pid in attached.items():
         pids[(role, 0)] = pid
-    load = telemetry.processes(pids)
-    rows = [_row(state, "orchestrator", 0, os.getpid(), "running", 0, load)]
+    nodes = {(c.role, c.index): c.handle.node for c in roles}
+    load = telemetry.processes(pids, nodes)
+    here = telemetry.here
+    rows = [_row(state, "orchestrator", 0, os.getpid(), "running", 0, load, here)]
     for c in roles:
         status = "paused" if paused and c.state == "running" else c.state
-        rows.append(_row(state, c.role, c.index, c.handle.pid, status, c.restarts, load))
+        rows.append(_row(state, c.role, c.index, c.handle.pid, status, c.restarts, load,
+                         c.handle.node))
     for role, pid in attached.items():
-        rows.append(_row(state, role, 0, pid, "running", 0, load))
+        rows.append(_row(state, role, 0, pid, "running", 0, load, here))
     return tuple(rows)

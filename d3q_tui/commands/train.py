@@ -30,6 +30,7 @@ examples:
   d3q-tui --no-ui --env Acrobot-v1 --seed 3 headless, another env (its preset applies)
   d3q-tui --env my_pkg.envs:MyEnv-v0 --set env.kwargs.size=8
   d3q-tui --set learner.learning_rate=5e-4 --print-config
+  d3q-tui --no-ui --backend ray --address local   the roles as actors on Ray
   d3q-tui --resume runs/20261204-101500-CartPole-v1 --set stop.max_seconds=1200
   d3q-tui eval runs/20261204-101500-CartPole-v1 --episodes 100 --record videos
   d3q-tui export runs/20261204-101500-CartPole-v1 --format savedmodel
@@ -48,6 +49,11 @@ def build_parser(prog: str = "d3q-tui") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="run.seed")
     p.add_argument("--preset", metavar="NAME",
                    help="run.preset: auto (the env's own, the default), none, or a preset name")
+    p.add_argument("--backend", choices=("local", "ray"),
+                   help="cluster.backend: processes on this machine (the default) or Ray actors")
+    p.add_argument("--address", metavar="local|auto|HOST:PORT",
+                   help="cluster.address (ray): a private instance, this machine's cluster, "
+                        "or a cluster's head")
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<time>-<env>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
     p.add_argument("--print-config", action="store_true",
@@ -58,7 +64,7 @@ def build_parser(prog: str = "d3q-tui") -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace):
-    from d3q_core.config import STOP_KEYS, ConfigError, build_config
+    from d3q_core.config import RESUME_KEYS, RESUME_RULE, ConfigError, build_config
 
     overrides = list(args.overrides)
     if args.env:
@@ -67,16 +73,20 @@ def config_from_args(args: argparse.Namespace):
         overrides.insert(0, f"run.seed={args.seed}")
     if args.preset:
         overrides.insert(0, f"run.preset={args.preset}")
+    if args.address:
+        overrides.insert(0, f"cluster.address={args.address}")
+    if args.backend:
+        overrides.insert(0, f"cluster.backend={args.backend}")
     if args.resume:
         from d3q_core.storage.rundir import RunDir
 
         rundir = RunDir.open_existing(Path(args.resume))
         if args.config or args.env or args.seed is not None or args.preset:
             raise ConfigError("--resume takes its settings from the run; only --set stop.* "
-                              "overrides are allowed")
+                              "and cluster.* (--backend, --address) overrides are allowed")
         for o in overrides:
-            if o.split("=", 1)[0].strip() not in STOP_KEYS:
-                raise ConfigError(f"--set {o}: with --resume only stop.* settings may change")
+            if o.split("=", 1)[0].strip() not in RESUME_KEYS:
+                raise ConfigError(f"--set {o}: {RESUME_RULE}")
         return build_config(None, overrides, base=rundir.read_config())
     return build_config(args.config, overrides)
 

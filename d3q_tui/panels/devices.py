@@ -35,12 +35,13 @@ class DevicesPanel(Panel):
         super().__init__(**kw)
         self.history: list[deque[float]] = []
         self.tag, self.spark, self.bar = 4, 0, 10
-        self._shape: tuple[int, int] = (-1, -1)
+        self._shape: tuple = ()
 
     def watch_devices(self, d: DeviceStats | None) -> None:
         if d is None:
             return
-        shape = (len(d.cpu_percent), len(d.gpus))
+        shape = (len(d.cpu_percent), len(d.gpus),
+                 tuple((len(n.cpu_percent), len(n.gpus)) for n in d.nodes))
         if shape != self._shape:  # a new height: lay out again (not on every Snapshot)
             self._shape = shape
             self.refresh(layout=True)
@@ -51,7 +52,9 @@ class DevicesPanel(Panel):
         names = sorted({g.name for g in d.gpus})
         gpus = ", ".join(f"{n} ×{sum(g.name == n for g in d.gpus)}" for n in names)
         self.border_subtitle = f"{gpus} · {d.gpu_note}" if gpus else ""
-        self.border_title = f"Devices · {len(d.cpu_percent)} cores"
+        cores = len(d.cpu_percent) + sum(len(n.cpu_percent) for n in d.nodes)
+        where = f" · {len(d.nodes) + 1} nodes" if d.nodes else ""
+        self.border_title = f"Devices · {cores} cores{where}"
 
     def render(self) -> Group:
         d = self.devices
@@ -63,12 +66,26 @@ class DevicesPanel(Panel):
         # one column of cores: label, gauge, percent, history; the GPU gauges line up with it
         self.spark = max(0, (width - self.tag - 7) * 2 // 5) if width >= 40 else 0
         self.bar = max(4, width - self.tag - 6 - (self.spark + 1 if self.spark else 0))
-        lines = self._cpu_lines(d, width) + self._gpu_lines(d, width)
+        lines = [self._node_line(d.node, width)] if d.nodes else []
+        lines += self._cpu_lines(d.cpu_percent, width, self.history)
+        lines += self._gpu_lines(d.gpus, d.gpu_note, width)
+        for node in d.nodes:  # a cluster: the other machines that host roles, by name
+            lines.append(self._node_line(node.name, width))
+            lines += self._cpu_lines(node.cpu_percent, width, [])
+            lines += self._gpu_lines(node.gpus, node.gpu_note, width)
         lines.append(self._learner_line(d))
         return Group(*lines)
 
-    def _cpu_lines(self, d: DeviceStats, width: int) -> list[Text]:
-        n = len(d.cpu_percent)
+    @staticmethod
+    def _node_line(name: str, width: int) -> Text:
+        t = Text(no_wrap=True)
+        t.append(f"── {name} ", style="bold #5fd75f")
+        t.append("─" * max(0, width - len(name) - 4), style="#2e9e44")
+        return t
+
+    def _cpu_lines(self, cpus: tuple[float, ...], width: int,
+                   history: list[deque[float]]) -> list[Text]:
+        n = len(cpus)
         if n == 0:
             return [Text("cpu  no reading yet", style="dim")]
         cols = 1 if n <= 4 else 2 if n <= 16 or width < 80 else 4
@@ -84,26 +101,26 @@ class DevicesPanel(Panel):
                 i = r + c * rows
                 if i >= n:
                     break
-                pct = d.cpu_percent[i]
+                pct = cpus[i]
                 if c:
                     t.append("  ")
                 t.append(f"cpu{i}".ljust(tag) + " ", style="bold")
                 t.append_text(gauge(pct / 100, bar))
                 t.append(f"{pct:4.0f}%", style=shade(pct / 100))
-                if spark and i < len(self.history):
+                if spark and i < len(history):
                     t.append(" ")
-                    t.append_text(sparkline(self.history[i], spark, hi=100.0))
+                    t.append_text(sparkline(history[i], spark, hi=100.0))
             lines.append(t)
         return lines
 
-    def _gpu_lines(self, d: DeviceStats, width: int) -> list[Text]:
-        if not d.gpus:
+    def _gpu_lines(self, gpus: tuple, note: str, width: int) -> list[Text]:
+        if not gpus:
             t = Text("gpu  ", style="bold dim", no_wrap=True, overflow="ellipsis")
-            t.append(d.gpu_note or "no GPU", style="dim italic")
+            t.append(note or "no GPU", style="dim italic")
             return [t]
         lines = []
         bar = self.bar if self.spark >= 10 else max(4, width - self.tag - 17)
-        for g in d.gpus:
+        for g in gpus:
             t = Text(no_wrap=True, overflow="ellipsis")
             t.append(f"gpu{g.index}".ljust(self.tag) + " ", style="bold magenta")
             t.append_text(gauge(g.util_percent / 100, bar))

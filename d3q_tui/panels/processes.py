@@ -28,10 +28,12 @@ def fold_simulators(rows: tuple[ProcessStats, ...], keep: int) -> list[ProcessSt
     state = states.pop() if len(states) == 1 else ("failed" if "failed" in states
                                                     else "restarting" if "restarting" in states
                                                     else "running")
+    nodes = {p.node for p in sims}
     total = ProcessStats(
         "simulator", len(sims), None, state, sum(p.rate for p in sims), sims[0].rate_unit,
         sum(p.cpu_percent for p in sims), sum(p.rss_bytes for p in sims),
-        sum(p.restarts for p in sims), f"{len(sims)} processes")
+        sum(p.restarts for p in sims), f"{len(sims)} processes",
+        nodes.pop() if len(nodes) == 1 else f"{len(nodes)} nodes")
     out, placed = [], False
     for p in rows:
         if p.role != "simulator":
@@ -72,7 +74,14 @@ class ProcessesPanel(Panel):
             ["role", "state", "rate", "cpu"]
         header = header[:len(header) - (wide and not note)]
         justify = ("lrlrrrrl" if wide else "llrr")[:len(header)]
+        nodes = len({p.node for p in rows}) > 1  # a cluster: where each one runs
+        if nodes:
+            header.insert(1, "node")
+            justify = justify[0] + "l" + justify[1:]
         body = [self._cells(p, wide, width >= 66, note) for p in rows]
+        if nodes:
+            for p, cells in zip(rows, body, strict=True):
+                cells.insert(1, Text(p.node, style="#5fd75f"))
         lines = grid([[Text(h, style="bold dim") for h in header], *body], width, justify)
         return Group(*lines)
 

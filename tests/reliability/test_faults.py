@@ -380,7 +380,7 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path, report)
            error=err.strip().replace(str(tmp_path), "TMP"))
     w = Watched(["--no-ui", "--resume", str(run_dir), "--set", "learner.batch_size=3"])
     code, _, err = w.wait(timeout=60)
-    assert code == 2 and "only stop.* settings" in err, err
+    assert code == 2 and "only stop.* and cluster.* settings" in err, err
 
 
 @pytest.mark.timeout(150)

@@ -71,6 +71,8 @@ class LocalHandle:
 class LocalTelemetry:
     """This machine's cores, GPUs and processes (psutil, NVML)."""
 
+    here = "local"
+
     def __init__(self) -> None:
         self._devices = DeviceSampler()
         self._procs = ProcessSampler()
@@ -78,8 +80,9 @@ class LocalTelemetry:
     def devices(self, learner_devices: tuple[str, ...] = ()) -> DeviceStats:
         return self._devices.sample(learner_devices=learner_devices)
 
-    def processes(self, pids: Mapping[tuple[str, int], int]) -> dict[tuple[str, int],
-                                                                    tuple[float, int]]:
+    def processes(self, pids: Mapping[tuple[str, int], int],
+                  nodes: Mapping[tuple[str, int], str] | None = None,
+                  ) -> dict[tuple[str, int], tuple[float, int]]:
         return self._procs.sample(pids)
 
     def total_memory(self, pids: list[int]) -> int:

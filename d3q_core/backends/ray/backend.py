@@ -1,0 +1,304 @@
+"""RayBackend: every role a Ray actor, placed by the resources the `[cluster]` section asks
+for, with the run's shared state in a hub actor beside the run.
+
+`cluster.address = "local"` starts a private Ray instance for this run alone (and stops it
+at the end: nothing of it is left); "auto" or HOST:PORT joins a running cluster, where the
+run kills every actor it started and leaves the cluster as it found it. `ray stop` is never
+called: it would kill every Ray process on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from d3q_core.algo.qnet import QNetSpec
+from d3q_core.backends.local.process import (
+    EVALUATOR_NICENESS,
+    SINGLE_THREADED_BLAS,
+    WORKER_NICENESS,
+)
+from d3q_core.backends.ray.actor import PortSettings, RoleActor
+from d3q_core.backends.ray.control import LinkCounters, LinkFlag, LinkParamsIn
+from d3q_core.backends.ray.hub import RunHub
+from d3q_core.backends.ray.link import HubLink
+from d3q_core.backends.ray.telemetry import RayTelemetry
+from d3q_core.config import Config
+from d3q_core.roles.learner import TF_ENVIRONMENT
+from d3q_core.roles.messages import Command, Envelope
+from d3q_core.run.backend import RoleRecipe, RunFlags
+
+# every thread of a role actor but the role's own waits on a call: a handful is plenty, but
+# the replay holds one per experience call in flight (credits x simulators)
+ACTOR_THREADS = 8
+# single-threaded BLAS (tiny matrices; see backends/local/process.py) and TensorFlow quiet
+WORKER_ENV = {**dict.fromkeys(SINGLE_THREADED_BLAS, "1"), **TF_ENVIRONMENT}
+
+
+@dataclass
+class RayHandle:
+    """A role in an actor: the RoleHandle protocol over the actor and its `run` call."""
+
+    role: str
+    index: int
+    incarnation: int
+    actor: Any
+    run_ref: Any
+    where_ref: Any
+    nodes: dict[str, str]  # node id -> the name the faces show
+    _where: tuple[int, str] | None = None
+    _exitcode: int | None = None
+    _reaped: bool = False
+
+    def _located(self) -> tuple[int, str] | None:
+        if self._where is None:
+            done, _ = ray.wait([self.where_ref], timeout=0)
+            if done:
+                try:
+                    self._where = ray.get(done[0])
+                except ray.exceptions.RayError:
+                    self._where = (0, "")
+        return self._where
+
+    @property
+    def pid(self) -> int | None:
+        where = self._located()
+        return where[0] or None if where else None
+
+    @property
+    def node(self) -> str:
+        where = self._located()
+        return self.nodes.get(where[1], where[1][:8]) if where else "?"
+
+    @property
+    def exitcode(self) -> int | None:
+        if self._exitcode is None and not self.is_alive():
+            try:
+                self._exitcode = int(ray.get(self.run_ref))
+            except ray.exceptions.RayActorError:
+                self._exitcode = -9  # its process died (killed, or its node went)
+            except ray.exceptions.RayError:
+                self._exitcode = 1
+        return self._exitcode
+
+    def is_alive(self) -> bool:
+        if self._reaped:
+            return False
+        done, _ = ray.wait([self.run_ref], timeout=0)
+        if done:  # the role has left: its actor process goes too
+            self._reaped = True
+            with contextlib.suppress(Exception):
+                ray.kill(self.actor, no_restart=True)
+        return not done
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            ray.kill(self.actor, no_restart=True)
+
+    def join(self, timeout: float | None = None) -> None:
+        ray.wait([self.run_ref], timeout=timeout)
+
+
+def connect(config: Config, output: str | None) -> subprocess.Popen | None:
+    """Start or join Ray as the cluster section says; the host of the instance it started
+    (host.py), or None (it joined a cluster)."""
+    cl = config.cluster
+    if ray.is_initialized():  # a caller (a test, a notebook) joined a cluster already
+        return None
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR,
+             "namespace": cl.namespace}
+    if cl.address != "local":
+        ray.init(address=cl.address, **quiet)
+        return None
+    host = start_host(cl.num_cpus, cl.include_dashboard, output)
+    try:
+        ray.init(address=host_address(host), **quiet)
+    except BaseException:
+        stop_host(host)
+        raise
+    return host
+
+
+def start_host(num_cpus: int, dashboard: bool, output: str | None) -> subprocess.Popen:
+    """A private instance in a session of its own (see host.py); its workers inherit
+    WORKER_ENV, and its output goes to the run's log."""
+    err = open(output, "a") if output else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "d3q_core.backends.ray.host", str(num_cpus),
+             "dashboard" if dashboard else "no-dashboard"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+            env={**os.environ, **WORKER_ENV}, start_new_session=True)
+    finally:
+        if output:
+            err.close()
+
+
+def host_address(host: subprocess.Popen) -> str:
+    """The instance's address; its auth mode becomes this driver's (Ray enables token auth
+    for an explicit address only through RAY_AUTH_MODE)."""
+    line = host.stdout.readline().strip() if host.stdout else ""
+    if not line.startswith("address "):
+        raise ConnectionError("cluster.address = 'local': Ray did not start ("
+                              f"{line.removeprefix('error ') or 'no address'}; see log.txt)")
+    _, address, mode = line.split(" ")
+    if mode == "token" and os.environ.get("RAY_AUTH_MODE") != "token":
+        # the environment variable alone is read too early (at import); this also refreshes
+        # Ray's cached config, as its own ray.init does for a new instance (ray 2.60.0)
+        from ray._private.authentication import authentication_token_setup as auth
+
+        auth._enable_token_auth()
+    return address
+
+
+def stop_host(host: subprocess.Popen) -> None:
+    """"done": the host stops the instance and leaves."""
+    with contextlib.suppress(OSError, ValueError):
+        host.stdin.write("done\n")
+        host.stdin.close()
+    try:
+        host.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        host.kill()
+
+
+def route_ray_messages(output: str | None) -> None:
+    """Ray's driver prints the cluster's error messages ("A worker died or was killed ...")
+    on stdout, over the dashboard and between the headless run's lines; they go to the
+    run's log.txt instead. Ray has no setting for it: this replaces the function its error
+    listener calls (ray._private.worker.print_to_stdstream, ray 2.60.0 as pinned)."""
+    import ray._private.worker as ray_worker
+
+    if not hasattr(ray_worker, "print_to_stdstream"):
+        return
+
+    def to_log(data: dict, ignore_prefix: bool = False) -> None:
+        if not output:
+            return
+        with contextlib.suppress(OSError), open(output, "a", encoding="utf-8") as f:
+            for line in data.get("lines", ()):
+                f.write(f"({data.get('pid', 'ray')}) {line}\n")
+
+    ray_worker.print_to_stdstream = to_log
+
+
+class RayBackend:
+    def __init__(self, config: Config, spec: QNetSpec, n_simulators: int, paused: bool = False,
+                 output: str | None = None):
+        self.config, self.output = config, output
+        route_ray_messages(output)
+        self.host = connect(config, output)
+        self.started_ray = self.host is not None
+        cl = config.cluster
+        self.namespace = ray.get_runtime_context().namespace
+        prefix = f"d3q-{uuid.uuid4().hex[:8]}-"
+        here = ray.get_runtime_context().get_node_id()
+        self.nodes = self._node_names(here)
+        self.hub = ray.remote(RunHub).options(
+            name=prefix + "hub", num_cpus=0, max_concurrency=64,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+        self.link = HubLink(self.hub, "run")
+        ray.get(self.hub.ping.remote(), timeout=60)
+        self.flags = RunFlags(*(LinkFlag(self.link, name) for name in
+                                ("stop_all", "stop_sims", "pause", "replay_ready")))
+        if paused:
+            self.flags.pause.set()
+        self.counters = LinkCounters(self.link)
+        self.params = LinkParamsIn(self.link)
+        self.telemetry = RayTelemetry(self.nodes, here)
+        self.settings = PortSettings(self.hub, self.namespace, prefix,
+                                     config.replay.queue_batches,
+                                     config.simulators.batch_seconds, config.replay.prefetch,
+                                     cl.sample_batches_per_call)
+        # one actor class per role, so that ps and top show `ray::d3q_learner` (Ray titles
+        # an actor's process by its class, over any title set inside)
+        self._role_actors = {role: ray.remote(type(f"d3q_{role}", (RoleActor,), {}))
+                             for role in ("simulator", "replay", "learner", "evaluator")}
+        # a private instance's workers have WORKER_ENV already (a runtime env would start
+        # a fresh worker for each actor instead of taking a prestarted one)
+        self._env = None if self.started_ray else {"env_vars": WORKER_ENV}
+        self._n_simulators = n_simulators
+        self._actors: list[Any] = []
+        self._events: list[Envelope] = []
+
+    @staticmethod
+    def _node_names(here: str) -> dict[str, str]:
+        names = {here: "head"}
+        for i, node in enumerate(n for n in ray.nodes() if n["NodeID"] != here):
+            names[node["NodeID"]] = f"node {i + 1}"
+        return names
+
+    # --- roles -------------------------------------------------------------------------------
+
+    def _resources(self, role: str) -> dict[str, float]:
+        cl = self.config.cluster
+        wanted = {"simulator": cl.simulator_resources, "learner": cl.learner_resources,
+                  "replay": cl.replay_resources or cl.learner_resources,
+                  "evaluator": cl.evaluator_resources}[role]
+        return {k: float(v) for k, v in wanted.items()}
+
+    def start(self, recipe: RoleRecipe) -> RayHandle:
+        threads = ACTOR_THREADS
+        if recipe.role == "replay":
+            threads += self._n_simulators * self.config.replay.queue_batches
+        options: dict[str, Any] = {
+            "num_cpus": 0, "resources": self._resources(recipe.role), "max_restarts": 0,
+            "max_concurrency": threads}
+        if self._env is not None:
+            options["runtime_env"] = self._env
+        if recipe.role in ("replay", "learner"):  # their peers find them by name
+            options["name"] = self.settings.actor_name(recipe.role)
+        niceness = EVALUATOR_NICENESS if recipe.role == "evaluator" else WORKER_NICENESS
+        actor = self._role_actors[recipe.role].options(**options).remote(
+            f"d3q: {recipe.name}", self.output, niceness)
+        self._actors.append(actor)
+        self._refresh_nodes()
+        return RayHandle(recipe.role, recipe.index, recipe.incarnation, actor,
+                         actor.run.remote(recipe, self.settings), actor.where.remote(),
+                         self.nodes)
+
+    def _refresh_nodes(self) -> None:
+        known = set(self.nodes)
+        for node in ray.nodes():
+            if node["NodeID"] not in known:
+                self.nodes[node["NodeID"]] = f"node {len(self.nodes)}"
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def events(self, timeout: float) -> list[Envelope]:
+        """Waits at least the run's sync period: each look is a call to the hub."""
+        got, self._events = self._events, []  # what came back with a command's sync
+        state = self.link.sync(wait_events=0.0 if got else max(timeout, self.link.period))
+        return got + (state.events if state is not None else [])
+
+    def last_events(self) -> list[Envelope]:
+        got, self._events = self._events, []
+        state = self.link.sync()
+        return got + (state.events if state is not None else [])
+
+    def send(self, role: str, command: Command) -> bool:
+        state = self.link.sync(commands=[(role, command)])
+        if state is None or state.commands_dropped:
+            return False
+        self._events.extend(state.events)
+        return True
+
+    def close(self) -> None:
+        """Every actor this run started goes; a private instance is stopped."""
+        for actor in [*self._actors, self.hub]:
+            with contextlib.suppress(Exception):
+                ray.kill(actor, no_restart=True)
+        self._actors.clear()
+        self.telemetry.close()
+        if self.host is not None:
+            ray.shutdown()  # this driver leaves; the host stops the instance
+            stop_host(self.host)

@@ -1,0 +1,155 @@
+"""The Ray backend on a 2-node local cluster (one per session: this module's fixture), and
+on a private instance of its own (`--address local`): placement by resources, a complete run
+directory, a killed simulator actor restarted, and nothing left behind however the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import psutil
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+from d3q_core.storage.checkpoint import load_checkpoint, newest_checkpoint
+from tests.helpers import TINY, Watched
+from tests.test_rundir import read_events
+
+# the head node takes the learner and the replay, the other node the simulators
+LEARNER_NODE, SIM_NODE = "learner_node", "sim_node"
+PLACED = ["--set", f"cluster.simulator_resources={{{SIM_NODE} = 0.01}}",
+          "--set", f"cluster.learner_resources={{{LEARNER_NODE} = 0.01}}"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "resources": {LEARNER_NODE: 1}, "include_dashboard": False})
+    c.add_node(num_cpus=1, resources={SIM_NODE: 1})
+    c.wait_for_nodes()
+    ray.init(address=c.address, log_to_driver=False)
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+def d3q_actor_processes() -> list[int]:
+    """Processes of any d3q role actor (Ray titles them `ray::d3q_<role>`)."""
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if "ray::d3q_" in " ".join(p.info["cmdline"] or []):
+                out.append(p.pid)
+        except psutil.Error:
+            continue
+    return out
+
+
+def wait_gone(seconds: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := d3q_actor_processes()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@pytest.mark.timeout(240)
+def test_a_run_on_two_nodes_places_roles_by_resource_and_leaves_a_full_run_dir(cluster,
+                                                                                tmp_path):
+    run_dir = tmp_path / "run"
+    w = Watched(["--no-ui", "--backend", "ray", "--address", cluster.address,
+                 "--run-dir", str(run_dir), *TINY, *PLACED, "--set", "simulators.count=2",
+                 "--set", "stop.max_learner_samples=6000", "--set", "stop.goal=10000"])
+    code, out, err = w.wait(timeout=200)
+    assert code == 1, (out[-2000:], err[-2000:])  # the sample limit ended it
+    assert "A worker died" not in out + err and "(raylet)" not in out + err
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["backend"] == "ray" and result["stop_reason"] == "max_learner_samples"
+    # 6000 samples in batches of 256 with at most 8 unanswered: priorities came back
+    assert result["learner_samples"] >= 6000
+    nodes = result["nodes"]
+    assert nodes["learner"] == nodes["replay"]
+    assert nodes["simulator 0"] == nodes["simulator 1"] != nodes["learner"]
+    assert result["best_eval_mean"] is not None
+    assert list((run_dir / "checkpoints").glob("ckpt-*.npz"))
+    tags = {v.tag for e in read_events(run_dir / "tb") for v in e.summary.value}
+    assert {"eval/mean_return", "replay/size", "simulators/env_steps"} <= tags
+    assert wait_gone() == []  # every actor the run started has gone; the cluster stays
+    assert len(ray.nodes()) == 2 and all(n["Alive"] for n in ray.nodes())
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_simulator_actor_comes_back_and_steps_go_on(cluster, tmp_path):
+    from d3q_core import train
+
+    seen: dict = {"killed_at": None, "pid": None, "after": 0}
+
+    def watch(snap) -> None:
+        sim = next((p for p in snap.processes if p.role == "simulator" and p.pid), None)
+        if sim is None:
+            return
+        if seen["killed_at"] is None and snap.env_steps > 3000:
+            seen["killed_at"], seen["pid"], seen["node"] = snap.env_steps, sim.pid, sim.node
+            os.kill(sim.pid, signal.SIGKILL)
+        elif seen["killed_at"] is not None and sim.pid != seen["pid"]:
+            seen["after"] = max(seen["after"], snap.env_steps)
+            seen["new_node"] = sim.node
+
+    config = {"learner": {"hidden": (32, 32), "batch_size": 64},
+              "replay": {"capacity": 5000, "min_size": 200},
+              "simulators": {"count": 1, "envs_per_simulator": 4},
+              "evaluation": {"episodes": 4, "every_learner_samples": 2000},
+              "stop": {"goal": 10000.0, "max_seconds": 25.0},
+              "cluster": {"backend": "ray", "simulator_resources": {SIM_NODE: 0.01},
+                          "learner_resources": {LEARNER_NODE: 0.01}}}
+    result = train(config, run_dir=tmp_path / "run", on_snapshot=watch)
+    assert seen["killed_at"] is not None
+    assert result.summary["restarts"] == {"simulator 0": 1}
+    assert seen["after"] > seen["killed_at"] + 1000  # the new incarnation's steps count
+    assert seen["new_node"] == seen["node"]  # back on a node with the resource
+    assert result.exit_code == 1 and result.summary["stop_reason"] == "max_seconds"
+    assert wait_gone() == []
+
+
+def _private_run(tmp_path, **kw) -> Watched:
+    return Watched(["--no-ui", "--backend", "ray", "--address", "local",
+                    "--run-dir", str(tmp_path / "run"), *TINY,
+                    "--set", "stop.goal=10000", "--set", "stop.max_seconds=90"], **kw)
+
+
+def _wait_for_training(w: Watched, run_dir, seconds: float = 90.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        w.poll_children()
+        if list((run_dir / "checkpoints").glob("ckpt-*.npz")):
+            return
+        assert w.proc.poll() is None, w.proc.communicate()
+        time.sleep(0.2)
+    raise TimeoutError("no checkpoint")
+
+
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize("how", ["SIGTERM to the group", "SIGKILL to the run"])
+def test_a_private_instance_leaves_nothing_however_the_run_ends(tmp_path, how):
+    w = _private_run(tmp_path, own_group=True)
+    _wait_for_training(w, tmp_path / "run")
+    assert any("raylet" in " ".join(psutil.Process(p).cmdline()) for p in w.seen
+               if psutil.pid_exists(p))
+    if how == "SIGTERM to the group":
+        os.killpg(w.proc.pid, signal.SIGTERM)
+        code, _, err = w.wait(timeout=60)
+        assert code == 130, err[-2000:]
+        result = json.loads((tmp_path / "run" / "result.json").read_text())
+        assert result["stop_reason"] == "interrupted"
+        # the signal reached d3q alone (the instance is in a session of its own), so the
+        # learner was still there to write its final checkpoint
+        _, meta = load_checkpoint(newest_checkpoint(tmp_path / "run"))
+        assert meta["reason"] == "final"
+    else:
+        w.proc.kill()
+        w.proc.wait(timeout=10)
+    # the Ray instance's processes (head, raylet, agents, actors) and the reaper
+    assert w.survivors(grace=15.0) == []
