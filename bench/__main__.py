@@ -3,6 +3,7 @@
     python -m bench                     # everything
     python -m bench replay learner      # chosen sections
     python -m bench e2e --seeds 3       # fewer seeds
+    python -m bench ray                 # the Ray backend beside the local one
     python -m bench ab --base REV       # this checkout against commit REV, alternated
     python -m bench soak --minutes 20   # faults injected into a long run
     python -m bench suite --seeds 5     # four envs with their presets, beside rl-zoo
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-SECTIONS = ("replay", "learner", "stages", "e2e", "dashboard", "reliability")
+SECTIONS = ("replay", "learner", "stages", "e2e", "ray", "dashboard", "reliability")
 
 
 def machine() -> str:
@@ -106,6 +107,13 @@ def main() -> None:
         seeds = args.seeds or 10
         print(f"== time to goal: CartPole-v1, default config, {seeds} seeds in a row ==")
         results["e2e"] = e2e_bench.run(seeds)
+        print()
+    if "ray" in args.sections:
+        from bench import ray_bench
+
+        seeds = args.seeds or 5
+        print(f"== the Ray backend: {seeds} seeds beside the local one, scaling, cost ==")
+        results["ray"] = ray_bench.run(seeds, quick=args.quick)
         print()
     if "dashboard" in args.sections:
         from bench import dashboard_bench

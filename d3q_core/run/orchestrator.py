@@ -78,6 +78,7 @@ class Orchestrator:
         self.threads = learner_threads(config, self.n_simulators)
         self.backend = backend_factory(config, self.spec, self.n_simulators,
                                        output=str(self.rundir.log_path))
+        backend_ready = time.time()  # a Ray backend's start-up is most of the wait so far
         self.flags, self.counters = self.backend.flags, self.backend.counters
         self.params = self.backend.params
         restore = None
@@ -111,7 +112,8 @@ class Orchestrator:
         self._tb_reported = False
         self._env_rate, self._rate = 0.0, (time.monotonic(), 0)
         self.tensorboard_url: str | None = None
-        self.timeline: dict[str, float] = {}  # seconds from command start to each milestone
+        self.timeline: dict[str, float] = {  # seconds from command start to each milestone
+            "backend_ready": round(backend_ready - self.state.started_at, 3)}
         self.peak_memory = 0
 
     # --- resume ------------------------------------------------------------------------------

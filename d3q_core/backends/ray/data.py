@@ -4,8 +4,9 @@ batches from the replay to the learner and priorities back.
 Both streams are grouped so that each call carries 10-20 ms of work (an actor call costs
 0.3-1 ms here): a simulator sends what it made in `simulators.batch_seconds` in one call
 (the replay still takes the batches one by one, so its rate limiter sees what it always
-saw), and the replay sends `cluster.sample_batches_per_call` sample batches per call, at
-once whenever the learner would otherwise have nothing to train on.
+saw), and the replay sends as many sample batches per call as stay under Ray's inline size
+(`cluster.sample_batches_per_call`), at once whenever the learner would otherwise have
+nothing to train on.
 """
 
 from __future__ import annotations
@@ -135,9 +136,16 @@ class SampleCalls:
     """SampleBatchesOut: up to `per_call` batches a call to the learner; answers come back
     into this actor's mailbox."""
 
+    INLINE_BYTES = 90_000  # under Ray's max_direct_call_object_size (100 KB)
+    MOST_PER_CALL = 8
+
     def __init__(self, learner: Any, mailbox: Mailbox, prefetch: int, per_call: int):
-        self._learner_ref, self.mailbox, self.per_call = learner, mailbox, per_call
-        self.depth = max(prefetch, 2 * per_call)
+        """`per_call` 0: sized on the first batch to stay under INLINE_BYTES."""
+        self._learner_ref, self.mailbox = learner, mailbox
+        self._prefetch = prefetch
+        self.per_call = per_call or self.MOST_PER_CALL
+        self._sized = per_call > 0
+        self.depth = max(prefetch, 2 * self.per_call)
         self.rows = 0
         self.broken = False
         self.outstanding = 0
@@ -153,6 +161,11 @@ class SampleCalls:
     def send(self, records: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> bool:
         if self.broken:
             return False
+        if not self._sized:
+            size = records.nbytes + indices.nbytes + weights.nbytes
+            self.per_call = max(1, min(self.MOST_PER_CALL, self.INLINE_BYTES // size))
+            self.depth = max(self._prefetch, 2 * self.per_call)
+            self._sized = True
         self._group.append((records, indices, weights))
         self.outstanding += 1
         if len(self._group) >= self.per_call or self.outstanding == len(self._group):

@@ -22,7 +22,7 @@ from d3q_core.roles.messages import Command, Envelope, ParamMeta
 # hands on parameters and the simulators take them up at theirs; the replay and the
 # evaluator need only their flags and commands. Every 20 ms each cost the hub 18% of a core.
 SYNC_SECONDS = {"learner": 0.05, "simulator": 0.05, "replay": 0.1, "evaluator": 0.1,
-                "run": 0.05}
+                "run": 0.1}
 EVENTS_PENDING = 512  # a role's unsent events; stats beyond that are dropped, as on a full pipe
 
 
