@@ -17,6 +17,7 @@ from d3q_core.snapshot import (
     GpuStats,
     LearnerStats,
     LogLine,
+    NodeDevices,
     ProcessStats,
     ReplayStats,
     Snapshot,
@@ -53,8 +54,10 @@ def _eval(k: int) -> EvalPoint:
                      elapsed=math.ceil((k + 1) * 0.8) / 4)
 
 
-def make_snapshot(t: int, goal: float = 475.0, gpus: bool = False, cores: int = 2) -> Snapshot:
-    """The run as it looks after t quarter-seconds: deterministic, no randomness."""
+def make_snapshot(t: int, goal: float = 475.0, gpus: bool = False, cores: int = 2,
+                  cluster: bool = False) -> Snapshot:
+    """The run as it looks after t quarter-seconds: deterministic, no randomness. `cluster`:
+    on a Ray cluster, the simulators on a second node."""
     samples = 25_600 * t
     evals = tuple(_eval(k) for k in range(max(0, samples // 20_480)))
     phase = snap.PHASE_STARTING if t < 2 else snap.PHASE_FILLING if t < 8 else snap.PHASE_TRAINING
@@ -67,16 +70,21 @@ def make_snapshot(t: int, goal: float = 475.0, gpus: bool = False, cores: int = 
     cpu = tuple(min(100.0, 55 + 40 * abs(math.sin(t / 4 + c))) for c in range(cores))
     sims = tuple(ProcessStats("simulator", i, 1003 + i, "running", 6_500.0 + 300 * i, "steps/s",
                               48.0 + 3 * i, 44 * MiB, restarts=1 if i == 1 and t > 20 else 0,
-                              detail=f"eps {0.4 ** (1 + 7 * i / 2):.3f}")
+                              detail=f"eps {0.4 ** (1 + 7 * i / 2):.3f}",
+                              node="node 1" if cluster else "local")
                  for i in range(2))
+    here = "head" if cluster else "local"
     procs = (
-        ProcessStats("orchestrator", 0, 1000, "running", 0.0, "", 12.0, 67 * MiB),
+        ProcessStats("orchestrator", 0, 1000, "running", 0.0, "", 12.0, 67 * MiB, node=here),
         ProcessStats("learner", 0, 1001, "running", 110_000.0 * wave, "samples/s", 91.0,
-                     580 * MiB),
-        ProcessStats("replay", 0, 1002, "running", 104_000.0, "samples/s", 37.0, 52 * MiB),
+                     580 * MiB, node=here),
+        ProcessStats("replay", 0, 1002, "running", 104_000.0, "samples/s", 37.0, 52 * MiB,
+                     node=here),
         *sims,
-        ProcessStats("evaluator", 0, 1010, "running", 0.0, "", 18.0, 40 * MiB),
+        ProcessStats("evaluator", 0, 1010, "running", 0.0, "", 18.0, 40 * MiB, node=here),
     )
+    others = (NodeDevices("node 1", tuple(min(100.0, 70 + 25 * math.sin(t / 5 + c))
+                                          for c in range(4))),) if cluster else ()
     return Snapshot(
         elapsed=t / 4, phase=phase, env_id="CartPole-v1", run_dir=RUN_DIR,
         goal=goal, env_steps=3_300 * t, env_steps_per_s=13_000.0 * (0.8 + 0.2 * wave),
@@ -84,7 +92,7 @@ def make_snapshot(t: int, goal: float = 475.0, gpus: bool = False, cores: int = 
         devices=DeviceStats(cpu, gpu_rows, "driver 560.35.03" if gpus else
                             "no GPU (NVML: driver not loaded)",
                             ("/gpu:0", "/gpu:1") if gpus else ("/cpu:0",),
-                            (8 * GiB, 8 * GiB) if gpus else ()),
+                            (8 * GiB, 8 * GiB) if gpus else (), node=here, nodes=others),
         processes=procs,
         replay=ReplayStats(size=min(100_000, 3_300 * t), capacity=100_000,
                            insert_rate=13_000.0 * (0.8 + 0.2 * wave),
