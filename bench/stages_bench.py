@@ -101,7 +101,8 @@ def replay_service_vs_memory(seconds: float = 4.0, batch: int = 128) -> dict:
     spec = QNetSpec(4, 2, tuple(cfg.learner.hidden), cfg.learner.dueling)
     backend = LocalBackend(cfg, spec, 1)
     backend.call_batch.value = batch
-    replay = backend.start(RolePlan(cfg, spec, 1.0, 1, Path(tempfile.gettempdir()), 1).replay())
+    plan = RolePlan(cfg, spec, 1.0, 1, Path(tempfile.gettempdir()), 1)
+    replay = backend.start(plan.replays()[0])
     link, stop = backend.sample_link, backend.flags.stop_all
     receiver = BatchReceiver(link, dtype, batch)
     records = Experience(0, np.zeros(64, dtype), None)

@@ -54,8 +54,9 @@ class DeviceStats:
 
 
 def role_name(role: str, index: int) -> str:
-    """`simulator 3`, but `learner`: the roles there is one of go without an index."""
-    return f"{role} {index}" if role == "simulator" else role
+    """`simulator 3`, but `learner`: the roles there is one of go without an index (a
+    sharded replay's first shard is `replay`, the others `replay 1`, ...)."""
+    return f"{role} {index}" if role == "simulator" or index > 0 else role
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,32 @@ class ReplayStats:
     waiting_insert: bool = False  # a simulator's batch waits for the rate limiter
     batches_in_flight: int = 0  # sample batches the learner has not answered yet
     in_flight_limit: int = 0  # at most this many (replay.prefetch, or what the pipes hold)
+
+
+def combine_replay(shards: list[ReplayStats]) -> ReplayStats:
+    """A sharded replay as one memory: sizes, rates and counts summed, the largest
+    priority, the size-weighted mean; the histogram summed where the shards' bins agree,
+    else the biggest shard's."""
+    if len(shards) == 1:
+        return shards[0]
+    size = sum(r.size for r in shards)
+    big = max(shards, key=lambda r: r.size)
+    same_bins = all(r.bin_edges == big.bin_edges and len(r.histogram) == len(big.histogram)
+                    for r in shards)
+    histogram = tuple(map(sum, zip(*(r.histogram for r in shards), strict=True))) \
+        if same_bins and big.histogram else big.histogram
+    return ReplayStats(
+        size=size, capacity=sum(r.capacity for r in shards),
+        insert_rate=sum(r.insert_rate for r in shards),
+        sample_rate=sum(r.sample_rate for r in shards),
+        inserted=sum(r.inserted for r in shards), sampled=sum(r.sampled for r in shards),
+        total_priority=sum(r.total_priority for r in shards),
+        max_priority=max(r.max_priority for r in shards),
+        mean_priority=sum(r.mean_priority * r.size for r in shards) / size if size else 0.0,
+        histogram=histogram, bin_edges=big.bin_edges, beta=big.beta,
+        waiting_insert=any(r.waiting_insert for r in shards),
+        batches_in_flight=sum(r.batches_in_flight for r in shards),
+        in_flight_limit=sum(r.in_flight_limit for r in shards))
 
 
 @dataclass(frozen=True)

@@ -57,21 +57,22 @@ def wait_gone(seconds: float = 10.0) -> list[int]:
 
 
 @pytest.mark.timeout(240)
-def test_a_run_on_two_nodes_places_roles_by_resource_and_leaves_a_full_run_dir(cluster,
-                                                                                tmp_path):
+def test_a_sharded_run_on_two_nodes_places_roles_and_leaves_a_full_run_dir(cluster, tmp_path):
     run_dir = tmp_path / "run"
     w = Watched(["--no-ui", "--backend", "ray", "--address", cluster.address,
                  "--run-dir", str(run_dir), *TINY, *PLACED, "--set", "simulators.count=2",
+                 "--set", "replay.shards=2",
                  "--set", "stop.max_learner_samples=6000", "--set", "stop.goal=10000"])
     code, out, err = w.wait(timeout=200)
     assert code == 1, (out[-2000:], err[-2000:])  # the sample limit ended it
     assert "A worker died" not in out + err and "(raylet)" not in out + err
     result = json.loads((run_dir / "result.json").read_text())
     assert result["backend"] == "ray" and result["stop_reason"] == "max_learner_samples"
-    # 6000 samples in batches of 256 with at most 8 unanswered: priorities came back
+    # 6000 samples in batches of 256 with at most 8 unanswered per shard: the priorities
+    # of both shards' batches came back to the shard that sent them
     assert result["learner_samples"] >= 6000
     nodes = result["nodes"]
-    assert nodes["learner"] == nodes["replay"]
+    assert nodes["learner"] == nodes["replay"] == nodes["replay 1"]  # shards beside it
     assert nodes["simulator 0"] == nodes["simulator 1"] != nodes["learner"]
     assert result["best_eval_mean"] is not None
     assert list((run_dir / "checkpoints").glob("ckpt-*.npz"))

@@ -212,11 +212,14 @@ class ReplayMemory:
 
     # --- sampling ---------------------------------------------------------------------------
 
-    def sample(self, n: int, beta: float) -> SampleBatch:
+    def sample(self, n: int, beta: float, p_min: float | None = None) -> SampleBatch:
         """n records, one drawn uniformly from each of n equal slices of the total priority.
 
         Weights are (N P(i))^-beta over the largest possible one, that of the smallest
-        priority, so they are at most 1."""
+        priority, so they are at most 1. A shard of a larger memory passes that memory's
+        smallest priority as `p_min`: with shards drawn in proportion to their totals,
+        P(i) = p_i / total of all, and the weights are the whole memory's, since N and the
+        total cancel: (p_min / p_i)^beta."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay memory")
         n = int(n)
@@ -225,7 +228,8 @@ class ReplayMemory:
         if not beta >= 0.0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         tree = self._tree
-        total, p_min = tree.total_and_min()
+        total, own_min = tree.total_and_min()
+        p_min = own_min if p_min is None else min(own_min, float(p_min))
         if not total > 0.0:  # only if (|td| + eps) ** alpha underflowed everywhere
             raise ValueError("cannot sample: every stored priority is 0")
         strata = self._strata.get(n)
@@ -248,6 +252,10 @@ class ReplayMemory:
         return SampleBatch(records, indices, p.astype(np.float32))
 
     # --- statistics -------------------------------------------------------------------------
+
+    def total_and_min(self) -> tuple[float, float]:
+        """The sum of the stored priorities and the smallest (a shard reports them)."""
+        return self._tree.total_and_min()
 
     def stats(self, bins: int = 24) -> MemoryStats:
         """Size, totals and a log-spaced histogram of the stored priorities.

@@ -87,6 +87,10 @@ class ReplayConfig:
     prefetch: int = _f(4, min=1, max=1024)  # batches in flight to the learner: it never waits
     queue_batches: int = _f(8, min=1, max=1024)  # batches in flight per simulator (credits)
     snapshot: bool = _f(False)  # save the memory beside each checkpoint for resume
+    # Ray backend: the memory split over this many replay actors (capacity and min_size
+    # shared out), simulator i feeding shard i mod shards; the learner takes a shard's batch
+    # with probability in proportion to its priority total
+    shards: int = _f(1, min=1, max=256)
 
 
 @dataclass
@@ -111,6 +115,9 @@ class LearnerConfig:
     keep_checkpoints: int = _f(3, min=1, max=10_000)  # newest checkpoints kept (plus the best)
     # TF intra-op threads; 0: one per core left to the learner
     threads: int = _f(0, min=0, max=1024)
+    # learner processes: one, training on every device of its machine (tf.distribute); the
+    # setting is where multi-worker TensorFlow goes, behind the same role and actor
+    workers: int = _f(1, min=1, max=1)
 
 
 @dataclass
@@ -172,6 +179,9 @@ class ClusterConfig:
     learner_resources: dict[str, Any] = _f({})
     replay_resources: dict[str, Any] = _f({})  # {}: the learner's (the replay beside it)
     evaluator_resources: dict[str, Any] = _f({})
+    # GPUs the learner's actor reserves (Ray places it on a node that has them); 0 reserves
+    # none. Either way the learner sees every GPU of its node and uses learner.devices
+    learner_gpus: int = _f(0, min=0, max=1024)
     # sample batches per call to the learner; 0: as many as stay under Ray's inline limit
     # (100 KB; a bigger argument goes through the object store: 4 CartPole batches of 512
     # cost 1.86 ms to submit, 3 cost 0.65 ms), at most 8

@@ -184,6 +184,16 @@ def validate(config: Config) -> Config:
             if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount <= 0:
                 raise ConfigError(f"cluster.{name}_resources.{res} = {amount!r}: expected a "
                                   "number > 0 (how much of that Ray resource one asks for)")
+    shards = config.replay.shards
+    if shards > 1 and config.cluster.backend != "ray":
+        raise ConfigError(f"replay.shards = {shards}: needs cluster.backend = 'ray' (the local "
+                          "backend runs one replay process)")
+    if shards > 1 and config.replay.snapshot:
+        raise ConfigError(f"replay.shards = {shards}: replay.snapshot takes one memory; "
+                          "snapshots of a sharded replay are not built yet")
+    if shards > config.replay.capacity:
+        raise ConfigError(f"replay.shards = {shards}: must be <= replay.capacity "
+                          f"({config.replay.capacity})")
     if config.replay.min_size > config.replay.capacity:
         raise ConfigError(
             f"replay.min_size = {config.replay.min_size}: must be <= replay.capacity "

@@ -78,6 +78,14 @@ class ExperienceIn(Protocol):
     def close(self) -> None: ...
 
 
+class ShardPort(Protocol):
+    """A replay shard's view of the whole sharded memory: it reports its priority total and
+    smallest priority, and reads the smallest of every shard (its weights' reference)."""
+
+    def report(self, total: float, p_min: float) -> None: ...
+    def global_min(self) -> float | None: ...
+
+
 class SampleBatchesIn(Protocol):
     """Learner side: (records, indices, weights) views valid until the next `get`."""
 
@@ -143,6 +151,7 @@ class ReplayPorts:
     stop: Flag
     ready: Flag  # set once replay.min_size transitions are stored
     call_batch: SharedInt  # the learner's records per call; 0 until TensorFlow has started
+    shard: ShardPort | None = None  # one shard of several (Ray backend, replay.shards > 1)
 
 
 @dataclass

@@ -21,15 +21,20 @@ from d3q_core.ticker import Ticker
 class Replay:
     """The replay memory's service loop; `run(ports)` wherever a backend hosts it."""
 
-    def __init__(self, cfg: Config, obs_dim: int, seed: int, restore: Path | None = None):
+    def __init__(self, cfg: Config, obs_dim: int, seed: int, restore: Path | None = None,
+                 shard: int = 0):
+        """`shard`: which of `replay.shards` this is; each holds its share of the capacity
+        and of min_size."""
         r = cfg.replay
         self.cfg = cfg
+        self.capacity = -(-r.capacity // r.shards)
+        self.min_size = -(-r.min_size // r.shards)
         if restore is not None:
             self.memory = ReplayMemory.load(restore)
         else:
             self.memory = ReplayMemory(
-                r.capacity, transition_dtype(obs_dim), r.alpha, r.priority_eps, seed=seed
-            )
+                self.capacity, transition_dtype(obs_dim), r.alpha, r.priority_eps,
+                seed=seed + 7919 * shard)
         s = cfg.simulators
         self.max_insert = s.envs_per_simulator * (s.steps_per_batch + cfg.algorithm.n_step)
         self.limiter: RateLimiter | None = None
@@ -49,7 +54,7 @@ class Replay:
         size_hint = batch if batch > 0 else 1
         buf = RateLimiter.error_buffer_for(r.samples_per_insert, self.max_insert, size_hint,
                                            r.error_buffer)
-        lim = RateLimiter(r.samples_per_insert, r.min_size, buf)
+        lim = RateLimiter(r.samples_per_insert, self.min_size, buf)
         if self.limiter is not None:
             lim.inserts, lim.samples = self.limiter.inserts, self.limiter.samples
         elif len(self.memory):
@@ -65,7 +70,7 @@ class Replay:
 
     def _loop(self, ports: ReplayPorts) -> None:
         inbox, sender = ports.experiences, ports.samples
-        stats_tick = Ticker(0.5)
+        stats_tick, shard_tick = Ticker(0.5), Ticker(0.1)
         last = (time.monotonic(), 0, 0)
         inserted = served = 0
         while not ports.stop.is_set():
@@ -98,13 +103,16 @@ class Replay:
                 inserted += len(records)
                 inbox.done()
                 busy = True
-            if not ports.ready.is_set() and len(self.memory) >= self.cfg.replay.min_size:
+            if not ports.ready.is_set() and len(self.memory) >= self.min_size:
                 ports.ready.set()
+            if ports.shard is not None and shard_tick.due() and len(self.memory):
+                ports.shard.report(*self.memory.total_and_min())
             # 3. keep up to replay.prefetch sample batches in flight to the learner
             if self.stop_serving_after is not None and served >= self.stop_serving_after:
                 batch = 0  # injected fault: the replay silently stops serving
             while batch > 0 and sender.has_room() and lim.can_sample(batch):
-                s = self.memory.sample(batch, self.beta())
+                s = self.memory.sample(batch, self.beta(),
+                                       ports.shard.global_min() if ports.shard else None)
                 if not sender.send(s.records, s.indices, s.weights):
                     break  # the learner is gone; the orchestrator ends the run
                 lim.sample(batch)

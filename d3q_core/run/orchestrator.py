@@ -166,7 +166,8 @@ class Orchestrator:
         self.roles.start(plan.learner())
         if plan.replay_restore is not None:
             self.log(f"restoring the replay memory from {plan.replay_restore}")
-        self.roles.start(plan.replay())
+        for recipe in plan.replays():
+            self.roles.start(recipe)
         for i in range(self.n_simulators):
             self.roles.start(plan.simulator(i))
         self.roles.start(plan.evaluator(self.counters.learner_samples))
@@ -268,7 +269,7 @@ class Orchestrator:
             self.log(f"gave up waiting for {missing} after {GOAL_WAIT_SECONDS:.0f}s", "warning")
         if reason is not None or st.goal_eval is not None:
             return reason
-        now, replay = time.monotonic(), st.stats("replay")
+        now, replay = time.monotonic(), st.replay_stats()
         started = st.learner_info is not None and self.flags.replay_ready.is_set()
         silent = {role: now - t for role, t in self._heard.items()}
         stalled = self.startup.check(now, started, st.learner_info is not None, replay,

@@ -32,9 +32,11 @@ class RolePlan:
             str(self.resume_checkpoint) if self.resume_checkpoint else None,
             self.learner_threads))
 
-    def replay(self) -> RoleRecipe:
-        return RoleRecipe("replay", 0, 0, partial(
-            Replay, self.config, self.spec.obs_dim, self.config.run.seed, self.replay_restore))
+    def replays(self) -> list[RoleRecipe]:
+        """One recipe per shard (`replay.shards`; one memory unless sharded)."""
+        return [RoleRecipe("replay", i, 0, partial(
+            Replay, self.config, self.spec.obs_dim, self.config.run.seed,
+            self.replay_restore, i)) for i in range(self.config.replay.shards)]
 
     def simulator(self, index: int, incarnation: int = 0) -> RoleRecipe:
         seed = self.config.run.seed * 1000 + index * 97 + 1

@@ -21,6 +21,7 @@ from d3q_core.snapshot import (
     ProcessStats,
     ReplayStats,
     Snapshot,
+    combine_replay,
 )
 
 LOG_KEEP = 200
@@ -61,9 +62,14 @@ class RunState:
         """The newest stats message of a role, or None before its first."""
         return self.latest.get((role, index))
 
+    def replay_stats(self) -> ReplayStats | None:
+        """The replay memory, its shards taken together; None before its first stats."""
+        shards = [v for (role, _), v in sorted(self.latest.items()) if role == "replay"]
+        return combine_replay(shards) if shards else None
+
     @property
     def replay(self) -> ReplayStats:
-        return self.latest.get(("replay", 0)) or ReplayStats()
+        return self.replay_stats() or ReplayStats()
 
     @property
     def learner(self) -> LearnerStats:
@@ -130,7 +136,7 @@ class RunState:
                                ("learner/wait_fraction", lr.wait_fraction)):
                 if math.isfinite(value):
                     out[tag] = float(value)
-        r = self.stats("replay")
+        r = self.replay_stats()
         if r is not None:
             out["replay/size"] = float(r.size)
             out["replay/beta"] = float(r.beta)

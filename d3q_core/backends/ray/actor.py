@@ -28,6 +28,7 @@ from d3q_core.backends.ray.control import (
     LinkFlag,
     LinkParamsIn,
     LinkParamsOut,
+    LinkShard,
 )
 from d3q_core.backends.ray.data import (
     ExperienceCalls,
@@ -52,9 +53,10 @@ class PortSettings:
     batch_seconds: float  # simulators.batch_seconds
     prefetch: int  # replay.prefetch
     per_call: int  # cluster.sample_batches_per_call
+    shards: int  # replay.shards
 
-    def actor_name(self, role: str) -> str:
-        return f"{self.prefix}{role}"
+    def actor_name(self, role: str, index: int = 0) -> str:
+        return f"{self.prefix}{role}-{index}"
 
 
 class PeerActor:
@@ -82,21 +84,22 @@ def open_ports(role: str, index: int, link: HubLink, mailbox: Mailbox,
     stop_all, stop_sims = LinkFlag(link, "stop_all"), LinkFlag(link, "stop_sims")
     pause, ready = LinkFlag(link, "pause"), LinkFlag(link, "replay_ready")
     events = LinkEvents(link, role, index)
-    if role == "simulator":
-        replay = PeerActor(s.actor_name("replay"), s.namespace)()
+    if role == "simulator":  # simulator i feeds shard i mod shards
+        replay = PeerActor(s.actor_name("replay", index % s.shards), s.namespace)()
         return SimulatorPorts(ExperienceCalls(replay, s.credits, s.batch_seconds, stop_sims),
                               LinkParamsIn(link), LinkCounters(link), events, stop_sims,
                               pause, ready)
     if role == "replay":
         learner = PeerActor(s.actor_name("learner"), s.namespace)
         return ReplayPorts(ExperienceMailbox(mailbox),
-                           SampleCalls(learner, mailbox, s.prefetch, s.per_call),
-                           LinkCommands(link), events, stop_all, ready, LinkCallBatch(link))
+                           SampleCalls(learner, mailbox, s.prefetch, s.per_call, index),
+                           LinkCommands(link), events, stop_all, ready, LinkCallBatch(link),
+                           LinkShard(link) if s.shards > 1 else None)
     if role == "learner":
-        replay = PeerActor(s.actor_name("replay"), s.namespace)
-        return LearnerPorts(SampleMailbox(mailbox, replay), LinkCommands(link), events,
-                            LinkParamsOut(link), LinkCounters(link), stop_all, pause,
-                            LinkCallBatch(link))
+        replays = [PeerActor(s.actor_name("replay", i), s.namespace) for i in range(s.shards)]
+        return LearnerPorts(SampleMailbox(mailbox, replays, lambda: link.shards),
+                            LinkCommands(link), events, LinkParamsOut(link),
+                            LinkCounters(link), stop_all, pause, LinkCallBatch(link))
     if role == "evaluator":
         return EvaluatorPorts(LinkParamsIn(link), events, stop_all)
     raise ValueError(f"unknown role {role!r}")
@@ -131,7 +134,7 @@ class RoleActor:
 
     def run(self, recipe: Any, settings: PortSettings) -> int:
         set_title(self.title)
-        link = HubLink(settings.hub, recipe.role).start()
+        link = HubLink(settings.hub, recipe.role, recipe.index).start()
         code = 1
         try:
             role = recipe.make()

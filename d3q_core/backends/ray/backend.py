@@ -40,8 +40,11 @@ from d3q_core.run.backend import RoleRecipe, RunFlags
 # every thread of a role actor but the role's own waits on a call: a handful is plenty, but
 # the replay holds one per experience call in flight (credits x simulators)
 ACTOR_THREADS = 8
-# single-threaded BLAS (tiny matrices; see backends/local/process.py) and TensorFlow quiet
-WORKER_ENV = {**dict.fromkeys(SINGLE_THREADED_BLAS, "1"), **TF_ENVIRONMENT}
+# single-threaded BLAS (tiny matrices; see backends/local/process.py), TensorFlow quiet, and
+# CUDA_VISIBLE_DEVICES left alone: Ray empties it for an actor that reserves no GPU, and the
+# learner's `learner.devices = auto` means every GPU of its node (MirroredStrategy)
+WORKER_ENV = {**dict.fromkeys(SINGLE_THREADED_BLAS, "1"), **TF_ENVIRONMENT,
+              "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 
 
 @dataclass
@@ -218,7 +221,7 @@ class RayBackend:
         self.settings = PortSettings(self.hub, self.namespace, prefix,
                                      config.replay.queue_batches,
                                      config.simulators.batch_seconds, config.replay.prefetch,
-                                     cl.sample_batches_per_call)
+                                     cl.sample_batches_per_call, config.replay.shards)
         # one actor class per role, so that ps and top show `ray::d3q_learner` (Ray titles
         # an actor's process by its class, over any title set inside)
         self._role_actors = {role: ray.remote(type(f"d3q_{role}", (RoleActor,), {}))
@@ -248,15 +251,18 @@ class RayBackend:
 
     def start(self, recipe: RoleRecipe) -> RayHandle:
         threads = ACTOR_THREADS
-        if recipe.role == "replay":
-            threads += self._n_simulators * self.config.replay.queue_batches
+        if recipe.role == "replay":  # a thread per experience call in flight to it
+            feeding = -(-self._n_simulators // self.config.replay.shards)
+            threads += feeding * self.config.replay.queue_batches
         options: dict[str, Any] = {
             "num_cpus": 0, "resources": self._resources(recipe.role), "max_restarts": 0,
             "max_concurrency": threads}
         if self._env is not None:
             options["runtime_env"] = self._env
+        if recipe.role == "learner" and self.config.cluster.learner_gpus:
+            options["num_gpus"] = self.config.cluster.learner_gpus  # a node with that many
         if recipe.role in ("replay", "learner"):  # their peers find them by name
-            options["name"] = self.settings.actor_name(recipe.role)
+            options["name"] = self.settings.actor_name(recipe.role, recipe.index)
         niceness = EVALUATOR_NICENESS if recipe.role == "evaluator" else WORKER_NICENESS
         actor = self._role_actors[recipe.role].options(**options).remote(
             f"d3q: {recipe.name}", self.output, niceness)

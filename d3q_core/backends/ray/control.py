@@ -164,3 +164,18 @@ class LinkParamsIn:
             except ray.exceptions.RayError:  # its owner, the learner, has gone
                 return None
         return self._cached
+
+
+class LinkShard:
+    """ShardPort: this shard's priority total and smallest priority go out with the next
+    sync; the smallest of every shard comes back (as of the shards' last syncs)."""
+
+    def __init__(self, link: HubLink):
+        self.link = link
+
+    def report(self, total: float, p_min: float) -> None:
+        self.link.set_shard(float(total), float(p_min))
+
+    def global_min(self) -> float | None:
+        shards = self.link.shards
+        return min(p for _, p in shards.values()) if shards else None

@@ -12,6 +12,7 @@ nothing to train on.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -139,9 +140,11 @@ class SampleCalls:
     INLINE_BYTES = 90_000  # under Ray's max_direct_call_object_size (100 KB)
     MOST_PER_CALL = 8
 
-    def __init__(self, learner: Any, mailbox: Mailbox, prefetch: int, per_call: int):
-        """`per_call` 0: sized on the first batch to stay under INLINE_BYTES."""
-        self._learner_ref, self.mailbox = learner, mailbox
+    def __init__(self, learner: Any, mailbox: Mailbox, prefetch: int, per_call: int,
+                 shard: int = 0):
+        """`per_call` 0: sized on the first batch to stay under INLINE_BYTES; `shard`: which
+        replay shard sends (the learner answers it)."""
+        self._learner_ref, self.mailbox, self.shard = learner, mailbox, shard
         self._prefetch = prefetch
         self.per_call = per_call or self.MOST_PER_CALL
         self._sized = per_call > 0
@@ -174,7 +177,7 @@ class SampleCalls:
 
     def _flush(self) -> None:
         group, self._group = self._group, []
-        self._calls.add(self._learner_ref().deliver.remote(SAMPLES, group))
+        self._calls.add(self._learner_ref().deliver.remote(SAMPLES, (self.shard, group)))
 
     def answers(self, limit: int = 64) -> list[tuple[np.ndarray, np.ndarray]]:
         out: list[tuple[np.ndarray, np.ndarray]] = []
@@ -191,28 +194,57 @@ class SampleCalls:
         return out
 
 
+def choose_shard(waiting: list[int], totals: dict[int, tuple[float, float]],
+                 rng: np.random.Generator) -> int:
+    """A shard among those with a batch waiting, in proportion to its priority total (one
+    not reported yet counts as the mean of those that were). With every shard waiting this
+    is the proportional choice the importance weights assume; when some have nothing
+    waiting it is that choice among the rest (an approximation the learner never waits
+    for)."""
+    if len(waiting) == 1:
+        return waiting[0]
+    known = [totals[s][0] for s in waiting if s in totals and totals[s][0] > 0]
+    fill = sum(known) / len(known) if known else 1.0
+    w = np.array([totals[s][0] if s in totals and totals[s][0] > 0 else fill
+                  for s in waiting])
+    return waiting[int(rng.choice(len(waiting), p=w / w.sum()))]
+
+
 class SampleMailbox:
-    """SampleBatchesIn: the calls' batches one at a time; the answers of a call go back in
+    """SampleBatchesIn: the calls' batches one at a time, a call's batches in a row, calls
+    from several shards chosen by `choose_shard`; a call's answers go back to its shard in
     one call once all its batches are answered."""
 
-    def __init__(self, mailbox: Mailbox, replay: Any):
-        self.mailbox, self._replay_ref = mailbox, replay
+    def __init__(self, mailbox: Mailbox, replays: list[Any],
+                 totals: Any = dict, seed: int = 0):
+        """`replays`: each shard's actor, by index (callables: found by name when needed);
+        `totals`: the shards' (total, p_min) as last reported."""
+        self.mailbox, self._replays, self._totals = mailbox, replays, totals
+        self._waiting: dict[int, deque] = {i: deque() for i in range(len(replays))}
+        self._shard = 0
         self._batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._at = 0
         self._answers: list[tuple[np.ndarray, np.ndarray]] = []
         self._calls = Calls()
+        self._rng = np.random.default_rng(seed)
+
+    def _collect(self) -> bool:
+        while (item := self.mailbox.take(SAMPLES)) is not None:
+            shard, group = item[0]
+            self._waiting[shard].append(group)
+        return any(self._waiting.values())
 
     def get(self, timeout: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         if self._calls.failed():
-            raise EOFError("the replay has gone")
+            raise EOFError("a replay shard has gone")
         if self._at >= len(self._batches):
-            item = self.mailbox.take(SAMPLES)
-            if item is None:
+            if not self._collect():
                 self.mailbox.wait(timeout)
-                item = self.mailbox.take(SAMPLES)
-                if item is None:
+                if not self._collect():
                     return None
-            self._batches, self._at = item[0], 0
+            waiting = [s for s, q in self._waiting.items() if q]
+            self._shard = choose_shard(waiting, self._totals(), self._rng)
+            self._batches, self._at = self._waiting[self._shard].popleft(), 0
         batch = self._batches[self._at]
         self._at += 1
         return batch
@@ -221,4 +253,5 @@ class SampleMailbox:
         self._answers.append((indices, np.asarray(td, np.float32)))
         if len(self._answers) >= self._at and self._at >= len(self._batches):
             answers, self._answers = self._answers, []
-            self._calls.add(self._replay_ref().deliver.remote(ANSWERS, answers))
+            replay = self._replays[self._shard]()
+            self._calls.add(replay.deliver.remote(ANSWERS, answers))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from d3q_core.roles.messages import Command, Envelope, ParamMeta
+from d3q_core.snapshot import role_name
 
 FLAGS = ("stop_all", "stop_sims", "pause", "replay_ready")
 EVENTS_KEPT = 20_000  # events the run has not read yet; beyond that the oldest stats go
@@ -31,6 +32,7 @@ class LinkUpdate:
     flags it set, and (the learner) the call batch and the newest parameters."""
 
     role: str  # simulator, replay, learner, evaluator, or "run" for the run itself
+    index: int = 0
     env_steps: int = 0  # deltas since the last sync
     episodes: int = 0
     learner: tuple[int, int] | None = None  # (samples, steps), absolute
@@ -38,8 +40,9 @@ class LinkUpdate:
     flags: dict[str, bool] = field(default_factory=dict)
     call_batch: int | None = None
     params: tuple[ParamMeta, list[Any]] | None = None  # (meta, [ObjectRef])
-    commands: list[tuple[str, Command]] = field(default_factory=list)  # the run's, by role
+    commands: list[tuple[str, Command]] = field(default_factory=list)  # the run's, by name
     restore: tuple[int, int, int] | None = None  # the run's, before any role starts
+    shard: tuple[int, float, float] | None = None  # a replay shard's (index, total, p_min)
 
 
 @dataclass
@@ -57,6 +60,7 @@ class LinkState:
     commands: list[Command]
     events: list[Envelope]
     commands_dropped: int = 0  # the run's commands that found a full queue
+    shards: dict[int, tuple[float, float]] = field(default_factory=dict)  # (total, p_min)
 
 
 class RunHub:
@@ -72,7 +76,8 @@ class RunHub:
         self._call_batch = 0
         self._params: tuple[ParamMeta, list[Any]] | None = None
         self._events: deque[Envelope] = deque(maxlen=EVENTS_KEPT)
-        self._commands: dict[str, deque[Command]] = {"learner": deque(), "replay": deque()}
+        self._commands: dict[str, deque[Command]] = {}  # by role name: learner, replay 1, ...
+        self._shards: dict[int, tuple[float, float]] = {}
 
     def ping(self) -> bool:
         return True
@@ -89,13 +94,13 @@ class RunHub:
                 events = list(self._events)
                 self._events.clear()
             commands: list[Command] = []
-            queue = self._commands.get(update.role)
+            queue = self._commands.get(role_name(update.role, update.index))
             if queue:
                 commands = list(queue)
                 queue.clear()
             return LinkState(dict(self._flags), self._env_steps, self._episodes,
                              self._learner[0], self._learner[1], self._call_batch,
-                             self._params, commands, events, dropped)
+                             self._params, commands, events, dropped, dict(self._shards))
 
     def _apply(self, u: LinkUpdate) -> int:
         if u.restore is not None:
@@ -111,9 +116,12 @@ class RunHub:
         if u.params is not None and (self._params is None
                                      or u.params[0].version > self._params[0].version):
             self._params = u.params
+        if u.shard is not None:
+            index, total, p_min = u.shard
+            self._shards[index] = (total, p_min)
         dropped = 0
-        for role, command in u.commands:
-            queue = self._commands[role]
+        for name, command in u.commands:
+            queue = self._commands.setdefault(name, deque())
             if len(queue) >= COMMANDS_KEPT:
                 dropped += 1
             else:

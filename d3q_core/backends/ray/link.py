@@ -29,16 +29,17 @@ EVENTS_PENDING = 512  # a role's unsent events; stats beyond that are dropped, a
 class HubLink:
     """Shared by every port of one role process."""
 
-    def __init__(self, hub: Any, role: str):
-        self.hub, self.role, self.period = hub, role, SYNC_SECONDS[role]
+    def __init__(self, hub: Any, role: str, index: int = 0):
+        self.hub, self.role, self.index, self.period = hub, role, index, SYNC_SECONDS[role]
         self.flags = {name: threading.Event() for name in FLAGS}
         self.env_steps = self.episodes = self.learner_samples = self.learner_steps = 0
         self.call_batch = 0
         self.params: tuple[ParamMeta, list[Any]] | None = None
+        self.shards: dict[int, tuple[float, float]] = {}  # replay shard -> (total, p_min)
         self.commands: deque[Command] = deque()
         self.broken = False  # the hub has gone: the run is over
         self._lock = threading.Lock()  # one sync at a time; guards the pending update
-        self._pending = LinkUpdate(role)
+        self._pending = LinkUpdate(role, index)
         self._params_source: Any = None  # the learner's ParamsOut: its newest version, put
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,6 +80,10 @@ class HubLink:
             self._pending.call_batch = value
         self.sync()  # the replay configures its batches from it
 
+    def set_shard(self, total: float, p_min: float) -> None:
+        with self._lock:
+            self._pending.shard = (self.index, total, p_min)
+
     def params_from(self, source: Any) -> None:
         """The learner's ParamsOut: each sync takes its newest unsent version along."""
         self._params_source = source
@@ -99,7 +104,7 @@ class HubLink:
         with self._lock:
             if self.broken:
                 return None
-            update, self._pending = self._pending, LinkUpdate(self.role)
+            update, self._pending = self._pending, LinkUpdate(self.role, self.index)
             for key, value in extra.items():
                 setattr(update, key, value)
             if self._params_source is not None:
@@ -125,6 +130,7 @@ class HubLink:
             self.call_batch = s.call_batch
         if s.params is not None:
             self.params = s.params
+        self.shards = s.shards
         self.commands.extend(s.commands)
 
     def _hub_gone(self) -> None:
