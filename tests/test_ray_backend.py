@@ -29,7 +29,7 @@ PLACED = ["--set", f"cluster.simulator_resources={{{SIM_NODE} = 0.01}}",
 def cluster():
     c = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "resources": {LEARNER_NODE: 1}, "include_dashboard": False})
-    c.add_node(num_cpus=1, resources={SIM_NODE: 1})
+    c.sim_node = c.add_node(num_cpus=1, resources={SIM_NODE: 1})
     c.wait_for_nodes()
     ray.init(address=c.address, log_to_driver=False)
     yield c
@@ -112,6 +112,55 @@ def test_a_killed_simulator_actor_comes_back_and_steps_go_on(cluster, tmp_path):
     assert seen["after"] > seen["killed_at"] + 1000  # the new incarnation's steps count
     assert seen["new_node"] == seen["node"]  # back on a node with the resource
     assert result.exit_code == 1 and result.summary["stop_reason"] == "max_seconds"
+    assert wait_gone() == []
+
+
+@pytest.mark.timeout(240)
+def test_a_removed_nodes_simulators_come_back_when_a_node_with_the_resource_joins(cluster,
+                                                                                   tmp_path):
+    """Last of the cluster's tests: it takes the simulators' node away and adds another."""
+    import threading
+
+    from d3q_core import train
+
+    state: dict = {"steps": 0, "sims": []}
+
+    def watch(snap) -> None:
+        state["steps"] = snap.env_steps
+        state["sims"] = [(p.pid, p.node, p.restarts) for p in snap.processes
+                         if p.role == "simulator"]
+
+    config = {"learner": {"hidden": (32, 32), "batch_size": 64},
+              "replay": {"capacity": 5000, "min_size": 200},
+              "simulators": {"count": 1, "envs_per_simulator": 4},
+              "evaluation": {"episodes": 4, "every_learner_samples": 2000},
+              "stop": {"goal": 10000.0, "max_seconds": 40.0},
+              "cluster": {"backend": "ray", "simulator_resources": {SIM_NODE: 0.01},
+                          "learner_resources": {LEARNER_NODE: 0.01},
+                          "evaluator_resources": {LEARNER_NODE: 0.01}}}
+    out: dict = {}
+    run = threading.Thread(target=lambda: out.update(
+        result=train(config, run_dir=tmp_path / "run", on_snapshot=watch)))
+    run.start()
+
+    def until(condition, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline and run.is_alive(), state
+            time.sleep(0.2)
+
+    until(lambda: state["steps"] > 3000, 60)
+    (_, first_node, _), = state["sims"]
+    cluster.remove_node(cluster.sim_node)
+    until(lambda: state["sims"] and state["sims"][0][2] == 1, 40)  # seen dead: restarted
+    removed_at = state["steps"]
+    cluster.add_node(num_cpus=1, resources={SIM_NODE: 1})
+    run.join(timeout=120)
+    result = out["result"]
+    assert result.summary["restarts"] == {"simulator 0": 1}
+    (pid, node, _), = state["sims"]
+    assert pid is not None and node not in (first_node, "?")  # running on the new node
+    assert state["steps"] > removed_at + 1000
     assert wait_gone() == []
 
 

@@ -435,7 +435,7 @@ def test_unwritable_run_dir_and_image_envs_are_bad_input(tmp_path, report):
 def test_memory_levels_off_with_a_slow_learner(tmp_path, report):
     """Simulators outpace a learner slowed to a crawl; bounded queues and the rate limiter
     must keep every process's memory flat."""
-    w, run_dir = long_run(tmp_path, "--set", "stop.max_seconds=40",
+    w, run_dir = long_run(tmp_path, "--set", "stop.max_seconds=120",
                           env={"D3Q_FAULTS": "learner_sleep=0.05"})
     wait_for(lambda: started(run_dir), 90, w, "learner ready")
 
@@ -452,8 +452,9 @@ def test_memory_levels_off_with_a_slow_learner(tmp_path, report):
     early = rss()
     time.sleep(15)
     late = rss()
+    w.proc.send_signal(signal.SIGTERM)  # measured: no need to wait for the time limit
     code, out, err = w.wait(timeout=60)
-    assert code == 1, (out, err)
+    assert code == 130, (out, err)
     growth = 0
     for pid, before in early.items():
         if pid in late:

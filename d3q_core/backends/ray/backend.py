@@ -47,6 +47,20 @@ WORKER_ENV = {**dict.fromkeys(SINGLE_THREADED_BLAS, "1"), **TF_ENVIRONMENT,
               "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 
 
+class NodeNames(dict):
+    """Node id -> the name the faces show: the run's own node is "head", the others "node 1",
+    "node 2", ... in the order they are first seen (a node that joins later gets the next)."""
+
+    def __init__(self, here: str):
+        super().__init__({here: "head"})
+
+    def __call__(self, node_id: str) -> str:
+        if node_id not in self:
+            for node in ray.nodes():  # named in the order Ray lists them
+                self.setdefault(node["NodeID"], f"node {len(self)}")
+        return self.get(node_id, node_id[:8])
+
+
 @dataclass
 class RayHandle:
     """A role in an actor: the RoleHandle protocol over the actor and its `run` call."""
@@ -57,7 +71,7 @@ class RayHandle:
     actor: Any
     run_ref: Any
     where_ref: Any
-    nodes: dict[str, str]  # node id -> the name the faces show
+    node_name: Any  # node id -> the name the faces show (the backend's NodeNames)
     _where: tuple[int, str] | None = None
     _exitcode: int | None = None
     _reaped: bool = False
@@ -80,7 +94,7 @@ class RayHandle:
     @property
     def node(self) -> str:
         where = self._located()
-        return self.nodes.get(where[1], where[1][:8]) if where else "?"
+        return self.node_name(where[1]) if where and where[1] else "?"
 
     @property
     def exitcode(self) -> int | None:
@@ -205,7 +219,7 @@ class RayBackend:
         self.namespace = ray.get_runtime_context().namespace
         prefix = f"d3q-{uuid.uuid4().hex[:8]}-"
         here = ray.get_runtime_context().get_node_id()
-        self.nodes = self._node_names(here)
+        self.nodes = NodeNames(here)
         self.hub = ray.remote(RunHub).options(
             name=prefix + "hub", num_cpus=0, max_concurrency=64,
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
@@ -232,13 +246,6 @@ class RayBackend:
         self._n_simulators = n_simulators
         self._actors: list[Any] = []
         self._events: list[Envelope] = []
-
-    @staticmethod
-    def _node_names(here: str) -> dict[str, str]:
-        names = {here: "head"}
-        for i, node in enumerate(n for n in ray.nodes() if n["NodeID"] != here):
-            names[node["NodeID"]] = f"node {i + 1}"
-        return names
 
     # --- roles -------------------------------------------------------------------------------
 
@@ -267,16 +274,9 @@ class RayBackend:
         actor = self._role_actors[recipe.role].options(**options).remote(
             f"d3q: {recipe.name}", self.output, niceness)
         self._actors.append(actor)
-        self._refresh_nodes()
         return RayHandle(recipe.role, recipe.index, recipe.incarnation, actor,
                          actor.run.remote(recipe, self.settings), actor.where.remote(),
                          self.nodes)
-
-    def _refresh_nodes(self) -> None:
-        known = set(self.nodes)
-        for node in ray.nodes():
-            if node["NodeID"] not in known:
-                self.nodes[node["NodeID"]] = f"node {len(self.nodes)}"
 
     # --- messages ----------------------------------------------------------------------------
 
