@@ -164,16 +164,20 @@ def overhead(quick: bool = False) -> dict:
     finally:
         ray.shutdown()
     # the work per second each stage's calls stand for (defaults, CartPole, this machine):
-    # a simulator sends every 20 ms and syncs every 50 ms; at ~85k learner samples/s the
-    # replay sends and the learner answers ~55 calls of 3 x 512 a second, the learner syncs
-    # (with one put) 20 times a second, the replay 10
-    groups = 85_000 / 1536
+    # a simulator sends every simulators.batch_seconds; at ~85k learner samples/s the replay
+    # sends and the learner answers ~55 calls of 3 x 512 a second; each syncs with the hub
+    # every SYNC_SECONDS (the learner with one put)
+    from d3q_core.backends.ray.link import SYNC_SECONDS
+    from d3q_core.config import Config
+
+    groups, sync = 85_000 / 1536, {k: 1 / v for k, v in SYNC_SECONDS.items()}
+    per_sync = costs["hub sync, round trip"]
     share = {
-        "simulator": 50 * costs["experience call, submit"] + 20 * costs["hub sync, round trip"],
-        "replay": groups * costs["sample group call, submit"]
-        + 10 * costs["hub sync, round trip"],
+        "simulator": costs["experience call, submit"] / Config().simulators.batch_seconds
+        + sync["simulator"] * per_sync,
+        "replay": groups * costs["sample group call, submit"] + sync["replay"] * per_sync,
         "learner": groups * costs["answers call, submit"]
-        + 20 * (costs["hub sync, round trip"] + costs["params put"]),
+        + sync["learner"] * (per_sync + costs["params put"]),
     }
     for name, seconds in costs.items():
         print(f"  {name:32} {seconds * 1e3:6.3f} ms")

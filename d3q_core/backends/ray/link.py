@@ -20,7 +20,10 @@ from d3q_core.roles.messages import Command, Envelope, ParamMeta
 
 # Seconds between syncs, by role: a stop reaches a role within ~1-2 of them. The learner
 # hands on parameters and the simulators take them up at theirs; the replay and the
-# evaluator need only their flags and commands. Every 20 ms each cost the hub 18% of a core.
+# evaluator need only their flags and commands. Every 20 ms each cost the hub 18% of a
+# core; a sync costs its caller ~1.2 ms. 100 ms for the learner and the simulators too kept
+# Ray's share of their time under 5% but took longer to the goal (BENCHMARKS.md, "Ray
+# backend": 22.7 s against 19.5 s at 50 ms, 5 seeds each beside the local backend).
 SYNC_SECONDS = {"learner": 0.05, "simulator": 0.05, "replay": 0.1, "evaluator": 0.1,
                 "run": 0.1}
 EVENTS_PENDING = 512  # a role's unsent events; stats beyond that are dropped, as on a full pipe
