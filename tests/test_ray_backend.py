@@ -203,3 +203,14 @@ def test_a_private_instance_leaves_nothing_however_the_run_ends(tmp_path, how):
         w.proc.wait(timeout=10)
     # the Ray instance's processes (head, raylet, agents, actors) and the reaper
     assert w.survivors(grace=15.0) == []
+
+
+def test_a_cluster_that_does_not_answer_is_one_line_and_nothing_on_disk(tmp_path):
+    # (Ray's own retries would wait two minutes, printing C++ warnings on the terminal)
+    w = Watched(["--no-ui", "--backend", "ray", "--address", "127.0.0.1:1",
+                 "--run-dir", str(tmp_path / "run")])
+    code, out, err = w.wait(timeout=60)
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "cluster.address" in lines[0], err
+    assert not (tmp_path / "run").exists()

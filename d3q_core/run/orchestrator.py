@@ -18,7 +18,7 @@ from pathlib import Path
 
 from d3q_core import snapshot as snap
 from d3q_core.algo.qnet import QNetSpec
-from d3q_core.backends import make_backend
+from d3q_core.backends import make_backend, preflight
 from d3q_core.config import Config, describe_preset, to_toml
 from d3q_core.envs import EnvError, inspect_env
 from d3q_core.faults import check_environment
@@ -60,6 +60,7 @@ class Orchestrator:
         self.spec = QNetSpec(info.obs_dim, info.n_actions, tuple(config.learner.hidden),
                              config.learner.dueling)
         check_replay_fits(config, self.spec)
+        preflight(config)  # a cluster to join answers, before anything is made on disk
         self.faults, self._faults_line = check_environment()
         self.resume_checkpoint: Path | None = None
         self.resume_meta: dict = {}
