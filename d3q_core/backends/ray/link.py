@@ -41,7 +41,8 @@ class HubLink:
         self.shards: dict[int, tuple[float, float]] = {}  # replay shard -> (total, p_min)
         self.commands: deque[Command] = deque()
         self.broken = False  # the hub has gone: the run is over
-        self._lock = threading.Lock()  # one sync at a time; guards the pending update
+        self._lock = threading.Lock()  # guards the pending update
+        self._syncing = threading.Lock()  # one sync at a time
         self._pending = LinkUpdate(role, index)
         self._params_source: Any = None  # the learner's ParamsOut: its newest version, put
         self._closed = threading.Event()
@@ -104,10 +105,11 @@ class HubLink:
 
     def sync(self, wait_events: float = 0.0, **extra: Any) -> LinkState | None:
         """One round trip; `extra` goes into this update (the run's commands, its restore)."""
-        with self._lock:
-            if self.broken:
-                return None
-            update, self._pending = self._pending, LinkUpdate(self.role, self.index)
+        with self._syncing:
+            with self._lock:  # held only to swap: the role never waits for the round trip
+                if self.broken:
+                    return None
+                update, self._pending = self._pending, LinkUpdate(self.role, self.index)
             for key, value in extra.items():
                 setattr(update, key, value)
             if self._params_source is not None:
@@ -118,7 +120,8 @@ class HubLink:
             except (ray.exceptions.RayError, OSError):
                 self._hub_gone()
                 return None
-            self._apply(state)
+            with self._lock:
+                self._apply(state)
             return state
 
     def _apply(self, s: LinkState) -> None:
