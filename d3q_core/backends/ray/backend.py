@@ -77,7 +77,7 @@ class RayHandle:
     _reaped: bool = False
 
     def _located(self) -> tuple[int, str] | None:
-        if self._where is None:
+        if self._where is None and ray.is_initialized():  # never after close()
             done, _ = ray.wait([self.where_ref], timeout=0)
             if done:
                 try:
@@ -293,10 +293,10 @@ class RayBackend:
 
     def send(self, role: str, command: Command) -> bool:
         state = self.link.sync(commands=[(role, command)])
-        if state is None or state.commands_dropped:
+        if state is None:
             return False
-        self._events.extend(state.events)
-        return True
+        self._events.extend(state.events)  # the hub handed them over: keep them either way
+        return not state.commands_dropped
 
     def close(self) -> None:
         """Every actor this run started goes; a private instance is stopped."""
