@@ -37,6 +37,17 @@ def cluster():
     c.shutdown()
 
 
+def tiny_placed_config(max_seconds: float, **cluster) -> dict:
+    """TINY's settings for the API, one simulator on the sim node, no reachable goal."""
+    return {"learner": {"hidden": (32, 32), "batch_size": 64},
+            "replay": {"capacity": 5000, "min_size": 200},
+            "simulators": {"count": 1, "envs_per_simulator": 4},
+            "evaluation": {"episodes": 4, "every_learner_samples": 2000},
+            "stop": {"goal": 10000.0, "max_seconds": max_seconds},
+            "cluster": {"backend": "ray", "simulator_resources": {SIM_NODE: 0.01},
+                        "learner_resources": {LEARNER_NODE: 0.01}, **cluster}}
+
+
 def d3q_actor_processes() -> list[int]:
     """Processes of any d3q role actor (Ray titles them `ray::d3q_<role>`)."""
     out = []
@@ -99,13 +110,7 @@ def test_a_killed_simulator_actor_comes_back_and_steps_go_on(cluster, tmp_path):
             seen["after"] = max(seen["after"], snap.env_steps)
             seen["new_node"] = sim.node
 
-    config = {"learner": {"hidden": (32, 32), "batch_size": 64},
-              "replay": {"capacity": 5000, "min_size": 200},
-              "simulators": {"count": 1, "envs_per_simulator": 4},
-              "evaluation": {"episodes": 4, "every_learner_samples": 2000},
-              "stop": {"goal": 10000.0, "max_seconds": 25.0},
-              "cluster": {"backend": "ray", "simulator_resources": {SIM_NODE: 0.01},
-                          "learner_resources": {LEARNER_NODE: 0.01}}}
+    config = tiny_placed_config(max_seconds=25.0)
     result = train(config, run_dir=tmp_path / "run", on_snapshot=watch)
     assert seen["killed_at"] is not None
     assert result.summary["restarts"] == {"simulator 0": 1}
@@ -130,14 +135,8 @@ def test_a_removed_nodes_simulators_come_back_when_a_node_with_the_resource_join
         state["sims"] = [(p.pid, p.node, p.restarts) for p in snap.processes
                          if p.role == "simulator"]
 
-    config = {"learner": {"hidden": (32, 32), "batch_size": 64},
-              "replay": {"capacity": 5000, "min_size": 200},
-              "simulators": {"count": 1, "envs_per_simulator": 4},
-              "evaluation": {"episodes": 4, "every_learner_samples": 2000},
-              "stop": {"goal": 10000.0, "max_seconds": 40.0},
-              "cluster": {"backend": "ray", "simulator_resources": {SIM_NODE: 0.01},
-                          "learner_resources": {LEARNER_NODE: 0.01},
-                          "evaluator_resources": {LEARNER_NODE: 0.01}}}
+    config = tiny_placed_config(max_seconds=40.0,
+                                evaluator_resources={LEARNER_NODE: 0.01})
     out: dict = {}
     run = threading.Thread(target=lambda: out.update(
         result=train(config, run_dir=tmp_path / "run", on_snapshot=watch)))

@@ -93,7 +93,7 @@ WORKER_NICENESS = 5
 EVALUATOR_NICENESS = 15
 
 
-def _redirect_output(path: str | None) -> None:
+def redirect_output(path: str | None) -> None:
     """Children write to the run's log.txt, never to the terminal: TensorFlow's C++ start-up
     noise would tear the dashboard's screen and bury the headless run's own lines (a role's
     real failure still reaches the user, as one line, through its Failed message)."""
@@ -110,7 +110,7 @@ def child_setup(title: str, out_queues: Iterable[Any] = (),
                 niceness: int = WORKER_NICENESS, output: str | None = None) -> None:
     """Call first thing in a child's main. `output`: where its stdout and stderr go (default:
     the file named by D3Q_CHILD_OUTPUT, if set)."""
-    _redirect_output(output or os.environ.get(CHILD_OUTPUT_ENV))
+    redirect_output(output or os.environ.get(CHILD_OUTPUT_ENV))
     set_title(title)
     # Workers yield the cores to the interactive process: keys answer at once while training
     # keeps both cores busy (measured under load: ~300 ms without, see BENCHMARKS.md).

@@ -19,7 +19,7 @@ from typing import Any
 
 import ray
 
-from d3q_core.backends.local.process import WORKER_NICENESS, set_title
+from d3q_core.backends.local.process import WORKER_NICENESS, redirect_output, set_title
 from d3q_core.backends.ray.control import (
     LinkCallBatch,
     LinkCommands,
@@ -111,12 +111,7 @@ class RoleActor:
     def __init__(self, title: str, output: str | None, niceness: int):
         self.title = title
         self.mailbox = Mailbox()
-        if output:
-            with contextlib.suppress(OSError):
-                fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-                os.dup2(fd, 1)
-                os.dup2(fd, 2)
-                os.close(fd)
+        redirect_output(output)
         with contextlib.suppress(OSError):
             # Ray starts workers at its own niceness (RAY_worker_niceness, 15 by default; a
             # private instance sets 0): a role goes to at least its own, the evaluator stays

@@ -214,7 +214,6 @@ class RayBackend:
         self.config, self.output = config, output
         route_ray_messages(output)
         self.host = connect(config, output)
-        self.started_ray = self.host is not None
         cl = config.cluster
         self.namespace = ray.get_runtime_context().namespace
         prefix = f"d3q-{uuid.uuid4().hex[:8]}-"
@@ -231,7 +230,7 @@ class RayBackend:
             self.flags.pause.set()
         self.counters = LinkCounters(self.link)
         self.params = LinkParamsIn(self.link)
-        self.telemetry = RayTelemetry(self.nodes, here)
+        self.telemetry = RayTelemetry(self.nodes)
         self.settings = PortSettings(self.hub, self.namespace, prefix,
                                      config.replay.queue_batches,
                                      config.simulators.batch_seconds, config.replay.prefetch,
@@ -242,7 +241,7 @@ class RayBackend:
                              for role in ("simulator", "replay", "learner", "evaluator")}
         # a private instance's workers have WORKER_ENV already (a runtime env would start
         # a fresh worker for each actor instead of taking a prestarted one)
-        self._env = None if self.started_ray else {"env_vars": WORKER_ENV}
+        self._env = None if self.host is not None else {"env_vars": WORKER_ENV}
         self._n_simulators = n_simulators
         self._actors: list[Any] = []
         self._events: list[Envelope] = []
@@ -280,16 +279,17 @@ class RayBackend:
 
     # --- messages ----------------------------------------------------------------------------
 
-    def events(self, timeout: float) -> list[Envelope]:
-        """Waits at least the run's sync period: each look is a call to the hub."""
+    def _take(self, wait: float) -> list[Envelope]:
         got, self._events = self._events, []  # what came back with a command's sync
-        state = self.link.sync(wait_events=0.0 if got else max(timeout, self.link.period))
+        state = self.link.sync(wait_events=0.0 if got else wait)
         return got + (state.events if state is not None else [])
 
+    def events(self, timeout: float) -> list[Envelope]:
+        """Waits at least the run's sync period: each look is a call to the hub."""
+        return self._take(max(timeout, self.link.period))
+
     def last_events(self) -> list[Envelope]:
-        got, self._events = self._events, []
-        state = self.link.sync()
-        return got + (state.events if state is not None else [])
+        return self._take(0.0)
 
     def send(self, role: str, command: Command) -> bool:
         state = self.link.sync(commands=[(role, command)])

@@ -37,8 +37,8 @@ class NodeTelemetry:
 class RayTelemetry:
     here = "head"
 
-    def __init__(self, nodes: dict[str, str], head_id: str):
-        self.nodes, self.head_id = nodes, head_id  # node id -> name (shared with the backend)
+    def __init__(self, nodes: dict[str, str]):
+        self.nodes = nodes  # node id -> name (shared with the backend)
         self._devices = DeviceSampler()
         self._procs = ProcessSampler()
         self._actors: dict[str, Any] = {}  # node name -> its NodeTelemetry
