@@ -20,7 +20,7 @@ from d3q_core.tools.evaluate import evaluate_run
 from d3q_core.tools.runs import list_runs
 from d3q_tui.cli import main
 
-SPEC = QNetSpec(obs_dim=4, n_actions=2, hidden=(16, 16), dueling=True)
+SPEC = QNetSpec(obs_shape=4, n_actions=2, hidden=(16, 16), dueling=True)
 
 
 def make_run(root: Path, name: str = "run", samples: int = 5_000, seed: int = 1,

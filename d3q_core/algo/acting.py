@@ -5,6 +5,9 @@ takes the two small ends, where NumPy's per-call overhead was most of the cost: 
 layer (a handful of inputs) with its bias and ReLU, and the output layer fused with argmax and
 epsilon-greedy. For 32 copies of a 4 -> 128 -> 128 -> 2 net: ~14 us a step, against ~26 us
 for NumpyQNet's forward pass (folded weights, preallocated) and NumPy epsilon-greedy.
+A conv spec's trunk and dense layers are NumpyQNet's (milliseconds: the ends' savings would not
+show); only the fused output layer and epsilon-greedy choice are shared, so the action rule is
+the same code for both.
 """
 
 from __future__ import annotations
@@ -63,8 +66,10 @@ class Policy:
         spec = qnet.spec
         self.qnet, self.n_actions = qnet, spec.n_actions
         # each layer's input with its ones column (the bias row of the next kernel), and
-        # zeros shaped like each hidden one (the ReLU's other operand)
-        self._x, self._zeros, _ = qnet.layer_buffers(k)
+        # zeros shaped like each hidden one (the ReLU's other operand); a conv trunk's scratch
+        self._bufs = qnet.buffers(k)
+        self._x, self._zeros, _, _ = self._bufs
+        self._conv = bool(spec.conv)
         self.q = np.zeros((k, spec.n_actions), np.float32)
         self.actions = np.zeros(k, np.int64)
         self._out_t = np.zeros((spec.n_actions, self._x[-1].shape[1]), np.float32)
@@ -77,6 +82,12 @@ class Policy:
         if layers is not self._loaded:  # new parameters: the output kernel, transposed
             self._out_t[:] = layers[-1].T
             self._loaded = layers
+        if self._conv:  # the trunk and hidden layers, ReLU'd
+            features = self.qnet.features(obs, self._bufs)
+            _output_and_act(features, False, self._out_t, u, eps, self.q, self.actions)
+            return self.actions
+        if obs.ndim > 2:  # an MLP over image observations
+            obs = obs.reshape(obs.shape[0], -1)
         x = self._x
         if len(x) == 1:  # no hidden layer
             x[0][:, :-1] = obs
