@@ -71,13 +71,128 @@ def _dtype_from_json(text: str) -> np.dtype:
     return np.dtype(build(json.loads(text)))
 
 
+_SNAPSHOT_ERRORS = (KeyError, TypeError, ValueError, IndexError, OSError, EOFError,
+                    zipfile.BadZipFile, json.JSONDecodeError)  # what a corrupt .npz raises
+
+
 def annealed_beta(beta0: float, anneal_samples: int, sampled: int) -> float:
     """The importance-sampling exponent, annealed linearly from beta0 to 1 over the first
     `anneal_samples` learner samples (the PER paper's schedule)."""
     return beta0 + (1.0 - beta0) * min(1.0, sampled / anneal_samples)
 
 
-class ReplayMemory:
+class PrioritizedSlots:
+    """The priority half of a prioritized memory, shared by ReplayMemory and FrameMemory: a sum
+    tree over slots, priorities from TD errors with their running max, stratified draws with
+    importance weights, statistics. A subclass owns what the slots hold and which are live; a
+    slot that holds nothing has priority 0, which the tree never draws."""
+
+    def __init__(self, slots: int, alpha: float, eps: float, seed: int | None):
+        if not (np.isfinite(alpha) and alpha >= 0.0):
+            raise ValueError(f"alpha must be finite and >= 0, got {alpha}")
+        if not (np.isfinite(eps) and eps > 0.0):  # > 0: no stored record may have priority 0
+            raise ValueError(f"eps must be finite and > 0, got {eps}")
+        self.alpha, self.eps = float(alpha), float(eps)
+        self._tree = SumTree(slots)
+        self._max_priority = 1.0
+        self._rng = np.random.default_rng(seed)
+        self._strata: dict[int, np.ndarray] = {}
+
+    @staticmethod
+    def read_meta(path: str | Path) -> dict:
+        """A snapshot's header (capacity, alpha, eps, ...) without reading its arrays."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            return json.loads(str(data["meta"][()]))
+
+    @property
+    def max_priority(self) -> float:
+        return self._max_priority
+
+    def _priority(self, td_errors: np.ndarray) -> tuple[np.ndarray, float]:
+        """Priorities for TD errors and their max; NaN or inf is refused here, since once in
+        the tree it would poison every total."""
+        p = np.abs(np.asarray(td_errors, np.float64))
+        p += self.eps
+        if self.alpha != 1.0:
+            np.power(p, self.alpha, out=p)
+        top = float(p.max()) if p.size else 0.0
+        if not top < np.inf:  # False for NaN as well
+            raise ValueError("td_errors must be finite")
+        return p, top
+
+    def _draw(self, n: int, beta: float, p_min: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """n slots, one drawn uniformly from each of n equal slices of the total priority, and
+        their importance weights (float32).
+
+        Weights are (N P(i))^-beta over the largest possible one, that of the smallest
+        priority, so they are at most 1. A shard of a larger memory passes that memory's
+        smallest priority as `p_min`: with shards drawn in proportion to their totals,
+        P(i) = p_i / total of all, and the weights are the whole memory's, since N and the
+        total cancel: (p_min / p_i)^beta."""
+        n = int(n)
+        if n < 1:
+            raise ValueError(f"sample size must be >= 1, got {n}")
+        if not beta >= 0.0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        tree = self._tree
+        total, own_min = tree.total_and_min()
+        p_min = own_min if p_min is None else min(own_min, float(p_min))
+        if not total > 0.0:  # only if (|td| + eps) ** alpha underflowed everywhere
+            raise ValueError("cannot sample: every stored priority is 0")
+        strata = self._strata.get(n)
+        if strata is None:
+            strata = self._strata[n] = np.arange(n, dtype=np.float64)
+        v = self._rng.random(n)
+        v += strata
+        v *= total / n  # increasing: only the ends can round outside [tiny, total]
+        if v[0] < _TINY:
+            v[0] = _TINY
+        if v[-1] > total:
+            v[-1] = total
+        slots = tree.find_clamped(v)
+        p = tree.leaves.take(slots)  # P(i) = p / total, and the total cancels below
+        np.divide(p_min, p, out=p)  # (N P(i))^-beta / (N P_min)^-beta = (p_min / p)^beta
+        if beta != 1.0:
+            np.power(p, beta, out=p)
+        return slots, p.astype(np.float32)
+
+    def total_and_min(self) -> tuple[float, float]:
+        """The sum of the stored priorities and the smallest (a shard reports them)."""
+        return self._tree.total_and_min()
+
+    def _stats(self, size: int, capacity: int, leaves: np.ndarray, bins: int,
+               has_zeros: bool = False) -> MemoryStats:
+        """Size, totals and a log-spaced histogram of the positive priorities among `leaves`
+        (a view of the tree's; `has_zeros`: some are empty slots, to skip)."""
+        bins = int(bins)
+        if bins < 1:
+            raise ValueError(f"bins must be >= 1, got {bins}")
+        if size == 0:
+            return MemoryStats(0, capacity, 0.0, 0.0, 0.0, (0,) * bins, (0.0,) * (bins + 1))
+        total = self._tree.total
+        lo, top = self._tree.min, float(leaves.max())
+        hi = top if top > lo else lo * (1.0 + 1e-6)  # all equal: still a range to bin over
+        log_lo, log_hi = float(np.log(lo)), float(np.log(hi))
+        scale = bins / (log_hi - log_lo)
+        counts = np.zeros(bins, np.int64)
+        chunk = np.empty(min(leaves.size, _STATS_CHUNK), np.float64)
+        for start in range(0, leaves.size, _STATS_CHUNK):  # chunks: a small, bounded scratch
+            part = leaves[start : start + _STATS_CHUNK]
+            if has_zeros:
+                part = part[part > 0.0]
+            t = np.log(part, out=chunk[: part.size])
+            t -= log_lo
+            t *= scale  # >= 0: every leaf is >= lo
+            which = t.astype(np.intp)
+            np.minimum(which, bins - 1, out=which)
+            counts += np.bincount(which, minlength=bins)
+        edges = np.exp(np.linspace(log_lo, log_hi, bins + 1))
+        edges[0], edges[-1] = lo, hi
+        return MemoryStats(size, capacity, total, top, total / size,
+                           tuple(int(c) for c in counts), tuple(float(e) for e in edges))
+
+
+class ReplayMemory(PrioritizedSlots):
     """Proportional prioritized replay (Schaul et al.) with stratified sampling."""
 
     def __init__(self, capacity: int, dtype: np.dtype, alpha: float = 0.6, eps: float = 1e-3,
@@ -85,20 +200,12 @@ class ReplayMemory:
         capacity = int(capacity)
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
-        if not (np.isfinite(alpha) and alpha >= 0.0):
-            raise ValueError(f"alpha must be finite and >= 0, got {alpha}")
-        if not (np.isfinite(eps) and eps > 0.0):  # > 0: no stored record may have priority 0
-            raise ValueError(f"eps must be finite and > 0, got {eps}")
+        super().__init__(capacity, alpha, eps, seed)
         self._capacity = capacity
         self._dtype = np.dtype(dtype)
-        self.alpha, self.eps = float(alpha), float(eps)
         self._records = np.zeros(capacity, self._dtype)
         self._vidx = np.full(capacity, -1, np.int64)  # virtual index of the record in each slot
-        self._tree = SumTree(capacity)
         self._next = 0  # virtual index the next record gets
-        self._max_priority = 1.0
-        self._rng = np.random.default_rng(seed)
-        self._strata: dict[int, np.ndarray] = {}
         # a power-of-two capacity maps virtual index to slot with one AND instead of a modulo
         self._slot_mask = capacity - 1 if capacity & (capacity - 1) == 0 else 0
 
@@ -110,11 +217,10 @@ class ReplayMemory:
         (filled, then sampled), so the refusal it backs errs on the safe side."""
         return int(capacity) * (np.dtype(dtype).itemsize + 8 + 2 * 8 + 4 + 4)
 
-    @staticmethod
-    def read_meta(path: str | Path) -> dict:
-        """A snapshot's header (capacity, alpha, eps, ...) without reading its arrays."""
-        with np.load(Path(path), allow_pickle=False) as data:
-            return json.loads(str(data["meta"][()]))
+    @property
+    def nbytes(self) -> int:
+        """Bytes the memory holds: records, virtual indices, the sum tree."""
+        return self._records.nbytes + self._vidx.nbytes + self._tree.nbytes
 
     # --- basics -----------------------------------------------------------------------------
 
@@ -125,10 +231,6 @@ class ReplayMemory:
     @property
     def dtype(self) -> np.dtype:
         return self._dtype
-
-    @property
-    def max_priority(self) -> float:
-        return self._max_priority
 
     @property
     def inserted(self) -> int:
@@ -143,18 +245,6 @@ class ReplayMemory:
         view = self._tree.leaves[: len(self)]
         view.flags.writeable = False
         return view
-
-    def _priority(self, td_errors: np.ndarray) -> tuple[np.ndarray, float]:
-        """Priorities for TD errors and their max; NaN or inf is refused here, since once in
-        the tree it would poison every total."""
-        p = np.abs(np.asarray(td_errors, np.float64))
-        p += self.eps
-        if self.alpha != 1.0:
-            np.power(p, self.alpha, out=p)
-        top = float(p.max()) if p.size else 0.0
-        if not top < np.inf:  # False for NaN as well
-            raise ValueError("td_errors must be finite")
-        return p, top
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -213,81 +303,21 @@ class ReplayMemory:
     # --- sampling ---------------------------------------------------------------------------
 
     def sample(self, n: int, beta: float, p_min: float | None = None) -> SampleBatch:
-        """n records, one drawn uniformly from each of n equal slices of the total priority.
-
-        Weights are (N P(i))^-beta over the largest possible one, that of the smallest
-        priority, so they are at most 1. A shard of a larger memory passes that memory's
-        smallest priority as `p_min`: with shards drawn in proportion to their totals,
-        P(i) = p_i / total of all, and the weights are the whole memory's, since N and the
-        total cancel: (p_min / p_i)^beta."""
+        """n records, one drawn uniformly from each of n equal slices of the total priority,
+        with weights (p_min / p_i)^beta: see `PrioritizedSlots._draw`."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay memory")
-        n = int(n)
-        if n < 1:
-            raise ValueError(f"sample size must be >= 1, got {n}")
-        if not beta >= 0.0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
-        tree = self._tree
-        total, own_min = tree.total_and_min()
-        p_min = own_min if p_min is None else min(own_min, float(p_min))
-        if not total > 0.0:  # only if (|td| + eps) ** alpha underflowed everywhere
-            raise ValueError("cannot sample: every stored priority is 0")
-        strata = self._strata.get(n)
-        if strata is None:
-            strata = self._strata[n] = np.arange(n, dtype=np.float64)
-        v = self._rng.random(n)
-        v += strata
-        v *= total / n  # increasing: only the ends can round outside [tiny, total]
-        if v[0] < _TINY:
-            v[0] = _TINY
-        if v[-1] > total:
-            v[-1] = total
-        slots = tree.find_clamped(v)
-        records = self._records.take(slots)
-        indices = self._vidx.take(slots)
-        p = tree.leaves.take(slots)  # P(i) = p / total, and the total cancels below
-        np.divide(p_min, p, out=p)  # (N P(i))^-beta / (N P_min)^-beta = (p_min / p)^beta
-        if beta != 1.0:
-            np.power(p, beta, out=p)
-        return SampleBatch(records, indices, p.astype(np.float32))
+        slots, weights = self._draw(n, beta, p_min)
+        return SampleBatch(self._records.take(slots), self._vidx.take(slots), weights)
 
     # --- statistics -------------------------------------------------------------------------
-
-    def total_and_min(self) -> tuple[float, float]:
-        """The sum of the stored priorities and the smallest (a shard reports them)."""
-        return self._tree.total_and_min()
 
     def stats(self, bins: int = 24) -> MemoryStats:
         """Size, totals and a log-spaced histogram of the stored priorities.
 
         Reads the tree's leaves in place; the records buffer is never touched."""
-        bins = int(bins)
-        if bins < 1:
-            raise ValueError(f"bins must be >= 1, got {bins}")
         size = len(self)
-        if size == 0:
-            return MemoryStats(0, self._capacity, 0.0, 0.0, 0.0, (0,) * bins,
-                               (0.0,) * (bins + 1))
-        leaves = self._tree.leaves[:size]  # a view
-        total = self._tree.total
-        lo, top = self._tree.min, float(leaves.max())
-        hi = top if top > lo else lo * (1.0 + 1e-6)  # all equal: still a range to bin over
-        log_lo, log_hi = float(np.log(lo)), float(np.log(hi))
-        scale = bins / (log_hi - log_lo)
-        counts = np.zeros(bins, np.int64)
-        chunk = np.empty(min(size, _STATS_CHUNK), np.float64)
-        for start in range(0, size, _STATS_CHUNK):  # chunks: a small, bounded scratch
-            part = leaves[start : start + _STATS_CHUNK]
-            t = np.log(part, out=chunk[: part.size])
-            t -= log_lo
-            t *= scale  # >= 0: every leaf is >= lo
-            which = t.astype(np.intp)
-            np.minimum(which, bins - 1, out=which)
-            counts += np.bincount(which, minlength=bins)
-        edges = np.exp(np.linspace(log_lo, log_hi, bins + 1))
-        edges[0], edges[-1] = lo, hi
-        return MemoryStats(size, self._capacity, total, top, total / size,
-                           tuple(int(c) for c in counts), tuple(float(e) for e in edges))
+        return self._stats(size, self._capacity, self._tree.leaves[:size], bins)
 
     # --- persistence (no pickle) ------------------------------------------------------------
 
@@ -348,7 +378,6 @@ class ReplayMemory:
                 mem._rng.bit_generator.state = meta["rng"]
         except FileNotFoundError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError, OSError, EOFError,
-                zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        except _SNAPSHOT_ERRORS as exc:
             raise ValueError(f"corrupt replay snapshot {path}: {exc}") from None
         return mem

@@ -121,6 +121,21 @@ class SumTree:
     # --- reading ----------------------------------------------------------------------------
 
     @property
+    def nbytes(self) -> int:
+        """Bytes the tree's arrays own (views counted once), its lazily made int32 stamps
+        counted as if made: what a replay memory reports holding."""
+        seen: set[int] = set()
+        total = 0
+        for value in vars(self).values():
+            for a in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(a, np.ndarray) and a.base is None and id(a) not in seen:
+                    seen.add(id(a))
+                    total += a.nbytes
+        if self._stamp is None:
+            total += 4 * self.capacity
+        return total
+
+    @property
     def leaves(self) -> np.ndarray:
         """The priorities in leaf order, a view (no copy): do not write to it."""
         return self._raw[0][: self.capacity]
