@@ -8,6 +8,9 @@
     python -m bench soak --minutes 20   # faults injected into a long run
     python -m bench suite --seeds 5     # four envs with their presets, beside rl-zoo
     python -m bench suite --env MountainCar-v0
+    python -m bench pixels              # Atari and MinAtar throughput (in `make bench`)
+    python -m bench minatar             # MinAtar learning runs (50 min) and their curves
+    python -m bench atari --minutes 60  # one long Pong run and its curve
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-SECTIONS = ("replay", "learner", "stages", "e2e", "ray", "dashboard", "reliability")
+SECTIONS = ("replay", "learner", "stages", "e2e", "ray", "dashboard", "reliability", "pixels")
 
 
 def machine() -> str:
@@ -40,7 +43,8 @@ def main() -> None:
     p.add_argument("--out", default="bench/results.json")
     p.add_argument("--base", metavar="REV", help="ab: the commit to compare against")
     p.add_argument("--no-stages", action="store_true", help="ab: time to goal only")
-    p.add_argument("--minutes", type=float, default=20.0, help="soak: length of the run")
+    p.add_argument("--minutes", type=float, help="soak: length of the run (20); atari: "
+                   "length of the Pong run (60)")
     p.add_argument("--env", action="append", dest="envs", metavar="ID",
                    help="suite: only this env (repeatable)")
     args = p.parse_args()
@@ -57,7 +61,7 @@ def main() -> None:
         from bench import soak_bench
 
         print(f"machine: {machine()}\n\n== soak: {args.minutes:g} minutes, faults injected ==")
-        result = soak_bench.run(args.minutes)
+        result = soak_bench.run(args.minutes or 20.0)
         Path("bench/soak.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
         return
     if args.sections == ["suite"]:  # on demand only: up to hours
@@ -71,6 +75,20 @@ def main() -> None:
         print(f"machine: {machine()}\n\n== suite: {seeds} seeds each, presets applied ==")
         result = suite_bench.run(seeds, args.envs)
         Path("bench/suite.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        return
+    if args.sections in (["minatar"], ["atari"]):  # on demand only: up to an hour
+        from bench import pixels_bench
+
+        games = pixels_bench.MINATAR_GAMES if args.sections == ["minatar"] else \
+            [("ALE/Pong-v5", args.minutes or 60.0)]
+        if args.envs:
+            games = [(e, args.minutes or m) for e, m in games if e in args.envs] or \
+                [(e, args.minutes or 10.0) for e in args.envs]
+        print(f"machine: {machine()}\n\n== {args.sections[0]}: training runs, presets "
+              "applied ==")
+        rows = pixels_bench.training(games, Path("bench/runs"), Path("assets"))
+        Path(f"bench/{args.sections[0]}.json").write_text(
+            json.dumps(rows, indent=2, default=str) + "\n")
         return
     unknown = [x for x in args.sections if x not in SECTIONS]
     if unknown:
@@ -127,6 +145,12 @@ def main() -> None:
 
         print("== faults injected (the reliability tests, run for their figures) ==")
         results["reliability"] = reliability_bench.run(quick=args.quick)
+        print()
+    if "pixels" in args.sections:
+        from bench import pixels_bench
+
+        print("== pixels: Atari and MinAtar throughput ==")
+        results["pixels"] = pixels_bench.run(quick=args.quick)
         print()
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"results saved to {args.out}")

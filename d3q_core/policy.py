@@ -65,12 +65,19 @@ class Policy:
         self.network = NumpyQNet(self.spec, self.weights)
 
     def _batch(self, obs: Any) -> tuple[np.ndarray, bool]:
-        x = np.asarray(obs, np.float32)
-        single = x.ndim == 1
-        x = x.reshape(1, -1) if single else x
-        if x.ndim != 2 or x.shape[1] != self.spec.obs_dim:
+        """One observation or a batch, as the network takes them (frames stay uint8)."""
+        x = np.asarray(obs)
+        if x.dtype == np.bool_:
+            x = x.view(np.uint8)
+        if not self.spec.conv:
+            x = x.astype(np.float32, copy=False)
+        shape = tuple(self.spec.obs_shape)
+        single = x.shape == shape
+        x = x[None] if single else x
+        if x.shape[1:] != shape:
+            dims = ", ".join(str(d) for d in shape)
             raise ValueError(f"observation shape {np.shape(obs)}: this policy takes "
-                             f"({self.spec.obs_dim},) or (batch, {self.spec.obs_dim})")
+                             f"({dims}{',' if len(shape) == 1 else ''}) or (batch, {dims})")
         return x, single
 
     def q_values(self, obs: Any) -> np.ndarray:

@@ -97,6 +97,7 @@ class ReplayStats:
     waiting_insert: bool = False  # a simulator's batch waits for the rate limiter
     batches_in_flight: int = 0  # sample batches the learner has not answered yet
     in_flight_limit: int = 0  # at most this many (replay.prefetch, or what the pipes hold)
+    nbytes: int = 0  # what the memory holds (a pixel env's frames once each)
 
 
 def combine_replay(shards: list[ReplayStats]) -> ReplayStats:
@@ -122,7 +123,8 @@ def combine_replay(shards: list[ReplayStats]) -> ReplayStats:
         histogram=histogram, bin_edges=big.bin_edges, beta=big.beta,
         waiting_insert=any(r.waiting_insert for r in shards),
         batches_in_flight=sum(r.batches_in_flight for r in shards),
-        in_flight_limit=sum(r.in_flight_limit for r in shards))
+        in_flight_limit=sum(r.in_flight_limit for r in shards),
+        nbytes=sum(r.nbytes for r in shards))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from rich.text import Text
 from d3q_core.run.control import RunControl
 from d3q_core.run.signals import graceful_stop
 from d3q_core.snapshot import LogLine, Snapshot
+from d3q_tui.panels.format import goal_text
 
 
 def _fmt(x: float | None, spec: str = ".1f") -> str:
@@ -30,7 +31,7 @@ def status_line(s: Snapshot) -> Text:
     t.append(f"  env {s.env_steps:>9,} steps ({s.env_steps_per_s:,.0f}/s)")
     t.append(f"  replay {s.replay.size:,}")
     t.append(f"  eval {_fmt(last.mean if last else None)}", style="green")
-    t.append(f" (best {_fmt(s.best_eval)}, goal {s.goal:g})")
+    t.append(f" (best {_fmt(s.best_eval)}, {goal_text(s.goal)})")
     if s.paused:
         t.append("  PAUSED", style="bold yellow")
     if s.stall:

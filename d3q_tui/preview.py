@@ -105,7 +105,7 @@ class Tile:
         if qnet is None:
             action = self.env.action_space.sample()
         else:
-            action = int(qnet.act(np.asarray(self.obs, np.float32).reshape(1, -1))[0])
+            action = int(qnet.act(np.asarray(self.obs)[None])[0])
         self.obs, reward, term, trunc, _ = self.env.step(action)
         self.ret += float(reward)
         self.steps += 1

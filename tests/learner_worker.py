@@ -26,6 +26,46 @@ def records_batch(trainer, seed: int = 0):
     return trainer.records(*fields), weights
 
 
+MINATAR_SPEC = {"obs_shape": [10, 10, 4], "n_actions": 3, "hidden": [32], "dueling": True,
+                "conv": [[8, 3, 1]], "channels_first": False, "obs_scale": 1.0}
+
+
+def frame_records(trainer, seed: int = 0):
+    """uint8 frame records (MinAtar-like 0/1 cells) and weights, as a pixel replay sends."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = trainer.call_batch
+    rec = np.zeros(n, trainer.record_dtype)
+    rec["obs"] = rng.random(rec["obs"].shape) < 0.1
+    rec["next_obs"] = rng.random(rec["next_obs"].shape) < 0.1
+    rec["action"] = rng.integers(0, trainer.spec.n_actions, n)
+    rec["reward"] = rng.normal(size=n)
+    rec["discount"] = np.where(rng.random(n) < 0.1, 0.0, 0.97)
+    return rec, rng.uniform(0.2, 1.0, n).astype("f4")
+
+
+def conv_step(devices: str, per_replica: int) -> dict:
+    """One train step of a small MinAtar-shaped CNN on uint8 records."""
+    import numpy as np
+
+    from d3q_core.algo.devices import make_strategy
+    from d3q_core.algo.qnet import QNetSpec, init_weights
+    from d3q_core.algo.trainer import Trainer
+    from d3q_core.config import build_config
+
+    cfg = build_config(None, [f"learner.batch_size={per_replica}", "learner.target_tau=1.0",
+                              "learner.steps_per_call=2"])
+    spec = QNetSpec.from_dict(MINATAR_SPEC)
+    strategy, names = make_strategy(devices)
+    t = Trainer(spec, cfg.learner, strategy, seed=0)
+    w0 = init_weights(spec, np.random.default_rng(7))
+    t.set_flat(w0, w0 * 0.5)
+    td, loss, q = t.train_records(*frame_records(t))
+    return {"devices": names, "replicas": t.replicas, "td": td.tolist(), "loss": loss,
+            "mean_q": q, "online": t.get_flat().tolist(), "target": t.get_target_flat().tolist()}
+
+
 def one_step(devices: str, per_replica: int, clip: float) -> dict:
     import numpy as np
 
@@ -50,6 +90,8 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "step":
         print(json.dumps(one_step(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
+    elif mode == "conv-step":
+        print(json.dumps(conv_step(sys.argv[2], int(sys.argv[3]))))
     elif mode == "devices":
         from d3q_core.algo.devices import DeviceError, make_strategy
 

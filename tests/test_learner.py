@@ -19,7 +19,7 @@ from d3q_core.algo.model import get_flat, ordered_variables  # noqa: E402
 from d3q_core.algo.qnet import NumpyQNet, QNetSpec, init_weights  # noqa: E402
 from d3q_core.algo.trainer import Trainer  # noqa: E402
 from d3q_core.config import build_config  # noqa: E402
-from tests.learner_worker import batch  # noqa: E402
+from tests.learner_worker import MINATAR_SPEC, batch, frame_records  # noqa: E402
 
 WORKER = [sys.executable, "-m", "tests.learner_worker"]
 
@@ -152,6 +152,35 @@ def test_two_logical_devices_equal_one_device(clip):
     assert np.allclose(two["td"], one["td"], atol=1e-5)  # priorities in the batch's order
     assert np.allclose(two["online"], one["online"], atol=1e-5)
     assert np.allclose(two["target"], one["target"], atol=1e-5)
+
+
+def test_a_cnn_on_two_logical_devices_equals_one_device():
+    """The conv net's uint8 records split across replicas as the MLP's float32 ones do."""
+    one = run_worker("conv-step", "cpu", "32")
+    two = run_worker("conv-step", "cpu:2", "16")
+    assert one["replicas"] == 1 and two["replicas"] == 2
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
+    assert np.allclose(two["td"], one["td"], atol=1e-4)
+    assert np.allclose(two["online"], one["online"], atol=1e-5)
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_cnn_learns_a_fixed_batch_of_frames(mixed):
+    """uint8 frames in, float inside the step: the TD error on a fixed batch falls (with
+    bfloat16 compute too: float32 weights, Q-values and loss)."""
+    spec = QNetSpec.from_dict(MINATAR_SPEC)
+    t = trainer(spec, "learner.batch_size=32", "learner.learning_rate=3e-3",
+                f"learner.mixed_precision={str(mixed).lower()}")
+    records, weights = frame_records(t)
+    assert t.record_dtype["obs"].base == np.uint8
+    first, _, _ = t.train_records(records, weights)
+    for _ in range(60):
+        td, loss, _ = t.train_records(records, weights)
+    assert np.isfinite(loss) and td.mean() < 0.5 * first.mean()
+    assert t.get_flat().dtype == np.float32
+    q = NumpyQNet(spec, t.get_flat()).q_values(records["obs"][:8])
+    keras_q = np.asarray(t.online(records["obs"][:8]), np.float32)
+    assert np.allclose(q, keras_q, atol=0.05 if mixed else 1e-4)
 
 
 @pytest.mark.parametrize("devices, fragment", [("gpu", "no GPU"), ("gpu:0,1", "no GPU")])

@@ -15,8 +15,9 @@ def evaluate(qnet: NumpyQNet, env_id: str, episodes: int, seed: int,
              max_steps: int = 100_000, env_kwargs: Mapping[str, Any] | None = None,
              native: bool = True) -> np.ndarray:
     """Returns of `episodes` greedy episodes, one per env copy, played in lock-step
-    (`native`: see make_vector_env)."""
-    env = make_vector_env(env_id, episodes, seed, env_kwargs, native=native)
+    (`native`: see make_vector_env), as evaluation plays them: raw scores of whole games
+    (Atari), capped episodes (MinAtar)."""
+    env = make_vector_env(env_id, episodes, seed, env_kwargs, native=native, training=False)
     try:
         obs, _ = env.reset(seed=seed)
         returns = np.zeros(episodes)

@@ -123,7 +123,9 @@ class NStepBuffer:
     def __init__(self, n_envs: int, n: int, gamma: float, dtype: np.dtype, batch_steps: int = 1):
         self.k, self.n, self.gamma, self.dtype = n_envs, n, gamma, dtype
         obs_shape = dtype["obs"].shape
-        self._ring_obs = np.zeros((n, n_envs, *obs_shape), np.float32)
+        # observations as the records hold them (float32 vectors, or a pixel simulator's
+        # int64 frame references: d3q_core.algo.framestreams)
+        self._ring_obs = np.zeros((n, n_envs, *obs_shape), dtype["obs"].base)
         self._ring_act = np.zeros((n, n_envs), np.int64)
         self._ring_rew = np.zeros((n, n_envs), np.float64)
         self._ring_qsa = np.zeros((n, n_envs), np.float32)

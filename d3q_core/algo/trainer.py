@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from d3q_core.algo.model import build_q_model, get_flat, ordered_variables, set_flat
 from d3q_core.algo.qnet import QNetSpec
-from d3q_core.algo.transitions import transition_dtype
+from d3q_core.algo.transitions import record_dtype
 from d3q_core.config import LearnerConfig
 
 
@@ -34,8 +34,8 @@ class Trainer:
         self.steps = 0
         keras.utils.set_random_seed(seed)
         with strategy.scope():
-            self.online = build_q_model(spec, "online")
-            self.target = build_q_model(spec, "target")
+            self.online = build_q_model(spec, "online", cfg.mixed_precision)
+            self.target = build_q_model(spec, "target", cfg.mixed_precision)
             self.target.set_weights(self.online.get_weights())
             self.optimizer = keras.optimizers.Adam(cfg.learning_rate, epsilon=cfg.adam_epsilon)
             # Keras 3 under MirroredStrategy: optimizer variables must exist before the first
@@ -44,14 +44,18 @@ class Trainer:
         self._online_vars = ordered_variables(self.online, spec)
         self._target_vars = ordered_variables(self.target, spec)
         n, k = self.call_batch, self.steps_per_call
-        # the replay's transition records go in as one float32 matrix, a view of their bytes
-        # (every field is 4 bytes wide): one tensor conversion per call instead of five
-        self.record_dtype = transition_dtype(spec.obs_dim)
-        self._columns = {name: (offset // 4, int(np.prod(ft.shape)) or 1)
+        # the replay's transition records go in as one matrix, a view of their bytes: float32
+        # where every field is 4 bytes wide (vectors), else uint8 (frames: converted to float
+        # inside the step, 4x less to copy than float32); one tensor conversion per call
+        # instead of five
+        self.record_dtype = record_dtype(spec)
+        self._bytes = self.record_dtype["obs"].base != np.float32
+        unit = 1 if self._bytes else 4
+        self._columns = {name: (offset // unit, ft.itemsize // unit)
                          for name, (ft, offset) in self.record_dtype.fields.items()}
-        width = self.record_dtype.itemsize // 4
-        signature = [tf.TensorSpec([n, width], tf.float32), tf.TensorSpec([n], tf.float32),
-                     tf.TensorSpec([k], tf.float32)]
+        width = self.record_dtype.itemsize // unit
+        signature = [tf.TensorSpec([n, width], tf.uint8 if self._bytes else tf.float32),
+                     tf.TensorSpec([n], tf.float32), tf.TensorSpec([k], tf.float32)]
         # called as a concrete function, which skips tf.function's per-call argument binding
         # (XLA, tried: 1.3x steps/s in isolation, no faster to the goal after a 3 s compile,
         # and it cannot place MirroredStrategy's per-device variables)
@@ -116,13 +120,20 @@ class Trainer:
         return abs_td, loss, mean_q
 
     def _unpack(self, packed):
-        """The record fields back from the float32 matrix (action's bits are an int32)."""
+        """The record fields back from the packed matrix (action's bits are an int32)."""
+        obs_shape = list(self.spec.obs_shape)
+
         def field(name):
             start, size = self._columns[name]
-            return packed[:, start:start + size] if name.endswith("obs") else packed[:, start]
+            col = packed[:, start:start + size]
+            if name.endswith("obs"):
+                return tf.reshape(col, [-1, *obs_shape]) if self._bytes else col
+            if self._bytes:  # 4 bytes -> one 32-bit value
+                return tf.bitcast(col, tf.int32 if name == "action" else tf.float32)
+            return col[:, 0] if name != "action" else tf.bitcast(col[:, 0], tf.int32)
 
-        return (field("obs"), tf.bitcast(field("action"), tf.int32), field("reward"),
-                field("next_obs"), field("discount"))
+        return (field("obs"), field("action"), field("reward"), field("next_obs"),
+                field("discount"))
 
     def _steps(self, packed, weights, taus):
         """k train steps in sequence, as one graph loop (traced once, whatever k is)."""
@@ -154,7 +165,8 @@ class Trainer:
             self.steps += 1
             if self.steps % self.cfg.target_sync_every == 0:
                 taus[j] = self.cfg.target_tau
-        packed = np.ascontiguousarray(records).view(np.float32).reshape(len(records), -1)
+        packed = np.ascontiguousarray(records).view(
+            np.uint8 if self._bytes else np.float32).reshape(len(records), -1)
         abs_td, loss, mean_q, self._flat_after_call = self._step(
             tf.constant(packed), tf.constant(weights, tf.float32), tf.constant(taus))
         return abs_td.numpy(), float(loss), float(mean_q)

@@ -47,7 +47,49 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                "learner.target_sync_every": 600,
                "replay.capacity": 10_000,
            }),
+    # The Ape-X paper's learner and replay for Atari (Horgan et al. 2018, appendix): batch
+    # 512, Adam at lr 0.00025/4 with epsilon 1.5e-4, gradients clipped at norm 40, n = 3,
+    # gamma 0.99, PER alpha 0.6 / beta 0.4, the target copied whole every 2,500 steps, a
+    # 50k warm-up. One train step a call: a step is heavy enough that TensorFlow's call cost
+    # is noise, and 4 x 512 stacks would be 115 MB on the replay's link. The memory holds
+    # 1M transitions (7 KB each: ~7 GB; Ape-X held 2M). Atari has no reward threshold, so a
+    # run goes to its limits: 8 games every 250k samples track its progress cheaply
+    Preset("Atari", "Ape-X's Atari settings (batch 512, lr 6.25e-5, n 3, hard target "
+           "every 2500 steps), no goal", {
+               "learner.batch_size": 512,
+               "learner.learning_rate": 0.00025 / 4,
+               "learner.adam_epsilon": 1.5e-4,
+               "learner.grad_clip_norm": 40.0,
+               "learner.target_tau": 1.0,
+               "learner.target_sync_every": 2500,
+               "learner.steps_per_call": 1,
+               "algorithm.n_step": 3,
+               "algorithm.gamma": 0.99,
+               "replay.alpha": 0.6,
+               "replay.beta": 0.4,
+               "replay.capacity": 1_000_000,
+               "replay.min_size": 50_000,
+               "evaluation.episodes": 8,
+               "evaluation.recheck_episodes": 0,
+               "evaluation.every_learner_samples": 250_000,
+           }),
+    # MinAtar (Young & Tian 2019) trains its small CNN with lr 2.5e-4 and a target copied
+    # every 1,000 steps from a 100k memory; with Adam (epsilon as Ape-X) and Ape-X's n-step
+    # prioritized replay the same scale of step holds. No reward threshold: evaluations
+    # every 100k samples track progress
+    Preset("MinAtar", "the MinAtar paper's scale of step (lr 3e-4, hard target every 1000 "
+           "steps), no goal", {
+               "learner.learning_rate": 3e-4,
+               "learner.adam_epsilon": 1.5e-4,
+               "learner.target_tau": 1.0,
+               "learner.target_sync_every": 1000,
+               "replay.min_size": 5_000,
+               "evaluation.recheck_episodes": 0,
+               "evaluation.every_learner_samples": 100_000,
+           }),
 )}
+# env families whose every env takes one preset: id prefix -> preset name
+FAMILY_PRESETS = {"ALE/": "Atari", "MinAtar/": "MinAtar"}
 
 
 def bare_env_id(env_id: str) -> str:
@@ -61,7 +103,9 @@ def choose(config: Config) -> Preset | None:
     if name == "none":
         return None
     if name == "auto":
-        return PRESETS.get(bare_env_id(config.env.id))
+        bare = bare_env_id(config.env.id)
+        family = next((v for k, v in FAMILY_PRESETS.items() if bare.startswith(k)), None)
+        return PRESETS.get(bare) or (PRESETS[family] if family else None)
     if name not in PRESETS:
         raise ConfigError(f"run.preset = {name!r}: unknown preset; known: auto, none, "
                           + ", ".join(PRESETS))

@@ -97,8 +97,15 @@ class ReplayConfig:
 class LearnerConfig:
     devices: str = _f("auto", pattern=DEVICES_PATTERN)  # every GPU, else the CPU
     batch_size: int = _f(128, min=1, max=2**20)  # per replica
-    # small MLP: CartPole is easy
+    # "auto": an MLP over flat vectors, the Nature DQN CNN over Atari's 84x84 stacks, the
+    # MinAtar paper's small CNN over MinAtar's 10x10 frames (every one with the dueling head
+    # when learner.dueling); or one of them named
+    network: str = _f("auto", choices=("auto", "mlp", "nature", "minatar"))
+    # the MLP's layers (small: CartPole is easy); a CNN has its own dense layer (512, 128)
     hidden: tuple[int, ...] = _f((128, 128), item_min=1, item_max=65_536)
+    # GPUs: compute in bfloat16 (float32 weights, float32 Q-values and loss), ~2x the
+    # convolutions' speed on tensor cores; off on CPUs, which gain nothing from it
+    mixed_precision: bool = _f(False)
     dueling: bool = _f(True)  # separate value and advantage streams
     double_dqn: bool = _f(True)  # online argmax, target evaluation
     learning_rate: float = _f(1e-3, gt=0.0, max=10.0)  # Adam; fast and stable with Huber + clipping

@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from d3q_core.algo.framestreams import FrameChunk
 from d3q_core.snapshot import LearnerStats, ReplayStats
 
 __all__ = [
     "Checkpoint", "CheckpointSaved", "Command", "Confirmed", "Envelope", "EvalResult",
-    "Experience", "Failed", "LearnerReady", "LearnerStats", "Log", "Message", "ParamMeta",
-    "ReplaySaved", "ReplayStats", "SaveReplay", "SimulatorStats", "Stop",
+    "Experience", "Failed", "FrameChunk", "LearnerReady", "LearnerStats", "Log", "Message",
+    "ParamMeta", "ReplaySaved", "ReplayStats", "SaveReplay", "SimulatorStats", "Stop",
 ]
 
 
@@ -29,11 +30,17 @@ __all__ = [
 class Experience:
     """A simulator's batch of n-step transitions (d3q_core.algo.transitions records) with the
     initial priorities it computed from its own TD errors, or None (the replay then uses its
-    running max priority)."""
+    running max priority).
+
+    From a pixel env the records refer to frames (REF_DTYPE) and `frames` carries the new
+    ones (d3q_core.algo.framestreams); frame references count from each incarnation's start,
+    so the replay must know which incarnation sent them."""
 
     simulator: int
     records: np.ndarray
     priorities: np.ndarray | None
+    frames: FrameChunk | None = None
+    incarnation: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """Replay role: owns the prioritized memory, ingests experience batches, keeps sample
-batches in flight to the learner and applies its priority updates, under the rate limiter."""
+batches in flight to the learner and applies its priority updates, under the rate limiter.
+
+For a pixel env the memory is a FrameMemory (each frame stored once, stacks rebuilt when
+sampled) fed through a FrameIngest; the learner sees the same records either way."""
 
 from __future__ import annotations
 
@@ -8,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from d3q_core.algo.frameingest import FrameIngest, streams_needed
+from d3q_core.algo.framememory import FrameLayout, FrameMemory
 from d3q_core.algo.memory import ReplayMemory, annealed_beta
+from d3q_core.algo.qnet import QNetSpec
 from d3q_core.algo.ratelimit import RateLimiter
-from d3q_core.algo.transitions import transition_dtype
+from d3q_core.algo.transitions import record_dtype
 from d3q_core.config import Config
 from d3q_core.faults import fault
 from d3q_core.roles.messages import Log, ReplaySaved, ReplayStats, SaveReplay
@@ -21,20 +27,29 @@ from d3q_core.ticker import Ticker
 class Replay:
     """The replay memory's service loop; `run(ports)` wherever a backend hosts it."""
 
-    def __init__(self, cfg: Config, obs_dim: int, seed: int, restore: Path | None = None,
-                 shard: int = 0):
+    def __init__(self, cfg: Config, spec: QNetSpec, seed: int, restore: Path | None = None,
+                 shard: int = 0, layout: FrameLayout | None = None, n_simulators: int = 1):
         """`shard`: which of `replay.shards` this is; each holds its share of the capacity
-        and of min_size."""
+        and of min_size. `layout`: a pixel env's frames (a FrameMemory with a stream per env
+        copy of its simulators), None for flat vectors."""
         r = cfg.replay
         self.cfg = cfg
         self.capacity = -(-r.capacity // r.shards)
         self.min_size = -(-r.min_size // r.shards)
-        if restore is not None:
+        seed = seed + 7919 * shard
+        self.memory: ReplayMemory | FrameMemory
+        self.frames: FrameIngest | None = None
+        if layout is not None:
+            k = cfg.simulators.envs_per_simulator
+            self.memory = FrameMemory.load(restore) if restore is not None else FrameMemory(
+                self.capacity, layout, streams_needed(n_simulators, k, r.shards), r.alpha,
+                r.priority_eps, seed=seed)
+            self.frames = FrameIngest(self.memory, k, r.shards)
+        elif restore is not None:
             self.memory = ReplayMemory.load(restore)
         else:
-            self.memory = ReplayMemory(
-                self.capacity, transition_dtype(obs_dim), r.alpha, r.priority_eps,
-                seed=seed + 7919 * shard)
+            self.memory = ReplayMemory(self.capacity, record_dtype(spec), r.alpha,
+                                       r.priority_eps, seed=seed)
         s = cfg.simulators
         self.max_insert = s.envs_per_simulator * (s.steps_per_batch + cfg.algorithm.n_step)
         self.limiter: RateLimiter | None = None
@@ -98,7 +113,11 @@ class Replay:
                 if prios is not None and not np.isfinite(prios).all():
                     self._nonfinite(ports, f"simulator {message.simulator}'s initial priorities")
                     prios = None  # the running max priority: sampled soon, not trusted
-                self.memory.add(records, prios)
+                if self.frames is not None:
+                    self.frames.add(message.simulator, message.incarnation, message.frames,
+                                    records, prios)
+                else:
+                    self.memory.add(records, prios)
                 lim.insert(len(records))
                 inserted += len(records)
                 inbox.done()
@@ -178,4 +197,5 @@ class Replay:
             waiting_insert=ports is not None and ports.experiences.pending() > 0,
             batches_in_flight=ports.samples.outstanding if ports is not None else 0,
             in_flight_limit=ports.samples.depth if ports is not None else 0,
+            nbytes=self.memory.nbytes,
         )

@@ -5,6 +5,11 @@ n-step, and each batch is sent with initial priorities from the actor's own TD e
 data is sampled by merit; those come from the Q-values it computed to act
 (d3q_core.algo.nstep), not from forward passes of their own. The per-step work is compiled
 (d3q_core.algo.acting, d3q_core.algo.nstep): numba is loaded where a simulator runs only.
+
+From a pixel env (Atari, MinAtar) the transitions refer to frames and each new frame is sent
+once beside them (d3q_core.algo.framestreams). Atari trains on rewards clipped to [-1, 1]
+with a lost life as the end of an episode, while the returns the simulator reports are the
+raw scores of whole games.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from collections import deque
 import numpy as np
 
 from d3q_core.algo.exploration import simulator_epsilons
+from d3q_core.algo.framememory import FrameLayout
+from d3q_core.algo.framestreams import FrameStreams
 from d3q_core.algo.qnet import NumpyQNet, QNetSpec
-from d3q_core.algo.transitions import transition_dtype
+from d3q_core.algo.transitions import REF_DTYPE, transition_dtype
 from d3q_core.config import Config
-from d3q_core.envs import make_vector_env
+from d3q_core.envs import family_of, make_vector_env
+from d3q_core.envs.atari import game_over
 from d3q_core.faults import fault
 from d3q_core.roles.messages import Experience, SimulatorStats
 from d3q_core.roles.ports import Counters, ParamsIn, SimulatorPorts
@@ -39,7 +47,8 @@ class Simulator:
     """One simulator's state; `run(ports)` is its loop, wherever a backend hosts it."""
 
     def __init__(self, cfg: Config, spec: QNetSpec, index: int, n_simulators: int, seed: int,
-                 incarnation: int = 0, resumed: bool = False):
+                 incarnation: int = 0, resumed: bool = False, layout: FrameLayout | None = None):
+        """`layout`: the frames of a pixel env's observations (None: flat vectors)."""
         # numba: only simulator processes import these (the orchestrator imports this module)
         from d3q_core.algo.acting import Policy
         from d3q_core.algo.nstep import NStepBuffer
@@ -59,8 +68,15 @@ class Simulator:
         self.policy = Policy(self.qnet, k)
         self.version = 0
         self.latencies: deque[float] = deque(maxlen=256)
-        self.nstep = NStepBuffer(k, cfg.algorithm.n_step, cfg.algorithm.gamma,
-                                 transition_dtype(spec.obs_dim), cfg.simulators.steps_per_batch)
+        self.streams = None if layout is None else \
+            FrameStreams(k, layout.stack, layout.frame_shape)
+        if self.streams is not None:
+            self.streams.start(self.obs)
+        self.atari = family_of(cfg.env.id) == "atari"
+        self._score = np.zeros(k)  # Atari: raw score of each copy's game so far
+        dtype = transition_dtype(spec.obs_dim) if layout is None else REF_DTYPE
+        self.nstep = NStepBuffer(k, cfg.algorithm.n_step, cfg.algorithm.gamma, dtype,
+                                 cfg.simulators.steps_per_batch)
         self.valid = np.ones(k, bool)  # False: the copy's next step is an autoreset step
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.step_no = 0  # vector steps
@@ -93,14 +109,40 @@ class Simulator:
             q = self.policy.q
         else:
             actions, q = self.policy.act_at_random(self._u), None
-        next_obs, rew, term, trunc, _ = self.env.step(actions)
-        steps, episodes = self.nstep.push(self.obs, actions, rew, next_obs, term, trunc,
-                                          self.valid, q)
-        if episodes:
-            self.recent_returns.extend(self.nstep.ended_returns.tolist())
+        next_obs, rew, term, trunc, info = self.env.step(actions)
+        if self.streams is None:
+            steps, episodes = self.nstep.push(self.obs, actions, rew, next_obs, term, trunc,
+                                              self.valid, q)
+            if episodes:
+                self.recent_returns.extend(self.nstep.ended_returns.tolist())
+        else:
+            steps, episodes = self._push_frames(actions, rew, next_obs, term, trunc, info, q)
         np.logical_not(self.nstep.done, out=self.valid)
         self.obs = next_obs
         return steps, episodes
+
+    def _push_frames(self, actions: np.ndarray, rew: np.ndarray, next_obs: np.ndarray,
+                     term: np.ndarray, trunc: np.ndarray, info: dict,
+                     q: np.ndarray | None) -> tuple[int, int]:
+        """A pixel env's step: frame references into the n-step buffer, new frames aside.
+        An autoreset step (not valid) begins its copy's next episode with a whole stack."""
+        streams = self.streams
+        assert streams is not None
+        obs_ref = streams.refs()
+        streams.step(next_obs, ~self.valid)
+        train_rew = np.clip(rew, -1.0, 1.0) if self.atari else rew
+        steps, episodes = self.nstep.push(obs_ref, actions, train_rew, streams.refs(), term,
+                                          trunc, self.valid, q)
+        if not self.atari:
+            if episodes:
+                self.recent_returns.extend(self.nstep.ended_returns.tolist())
+            return steps, episodes
+        self._score += np.where(self.valid, rew, 0.0)
+        over = game_over(term, trunc, info) & self.valid
+        if over.any():
+            self.recent_returns.extend(self._score[over].tolist())
+            self._score[over] = 0.0
+        return steps, int(over.sum())
 
     def iterate(self, ports: SimulatorPorts) -> tuple[np.ndarray | None, np.ndarray | None]:
         """One pass of the process loop but the socket send (the stages bench times exactly
@@ -148,8 +190,10 @@ class Simulator:
                 batch, prios = self.iterate(ports)
                 if nan_priorities and prios is not None:
                     prios = np.full_like(prios, np.nan)
-                if batch is not None and not ports.experiences.send(
-                        Experience(self.index, batch, prios)):
+                if batch is not None and not ports.experiences.send(Experience(
+                        self.index, batch, prios,
+                        self.streams.take() if self.streams is not None else None,
+                        self.incarnation)):
                     break
                 if stats_tick.due():
                     now = time.monotonic()

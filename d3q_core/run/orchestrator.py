@@ -9,6 +9,7 @@ thread), implements RunControl for the faces, and never imports TensorFlow.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import threading
 import time
@@ -17,10 +18,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from d3q_core import snapshot as snap
-from d3q_core.algo.qnet import QNetSpec
+from d3q_core.algo.framememory import FrameLayout
+from d3q_core.algo.networks import choose_network
 from d3q_core.backends import make_backend, preflight
 from d3q_core.config import Config, describe_preset, to_toml
-from d3q_core.envs import EnvError, inspect_env
+from d3q_core.envs import inspect_env
 from d3q_core.faults import check_environment
 from d3q_core.roles import messages as m
 from d3q_core.run.backend import Backend, RoleRecipe
@@ -53,13 +55,14 @@ class Orchestrator:
         self.config = config
         info = inspect_env(config.env.id, config.env.kwargs)
         goal = config.stop.goal if config.stop.goal is not None else info.reward_threshold
-        if goal is None:
-            raise EnvError(f"stop.goal: {config.env.id!r} has no reward_threshold; set stop.goal")
-        self.goal = float(goal)
+        # an env without a reward threshold (Atari) has no goal unless stop.goal sets one:
+        # the run goes to its limits (infinity: no evaluation ever reaches it)
+        self.goal = float(goal) if goal is not None else math.inf
         self.env_id = config.env.id
-        self.spec = QNetSpec(info.obs_dim, info.n_actions, tuple(config.learner.hidden),
-                             config.learner.dueling)
-        check_replay_fits(config, self.spec)
+        self.spec = choose_network(info, config.learner)
+        self.layout = FrameLayout(info.frame_shape, info.stack) if info.pixels else None
+        self.n_simulators = simulator_count(config)
+        check_replay_fits(config, self.spec, self.layout, self.n_simulators)
         preflight(config)  # a cluster to join answers, before anything is made on disk
         self.faults, self._faults_line = check_environment()
         self.resume_checkpoint: Path | None = None
@@ -75,7 +78,6 @@ class Orchestrator:
         self.rundir.write_config(config)
         self.run_dir = self.rundir.path
         self.replay_snapshot_path = self.rundir.checkpoints / "replay.npz"
-        self.n_simulators = simulator_count(config)
         self.threads = learner_threads(config, self.n_simulators)
         self.backend = backend_factory(config, self.spec, self.n_simulators,
                                        output=str(self.rundir.log_path))
@@ -89,7 +91,7 @@ class Orchestrator:
             restore = self.replay_snapshot_path
         self.plan = RolePlan(config, self.spec, self.goal, self.n_simulators,
                              self.rundir.checkpoints, self.threads, self.resume_checkpoint,
-                             restore)
+                             restore, self.layout)
         self.state = RunState(self.env_id, str(self.run_dir), self.goal,
                               started_at if started_at is not None else time.time(),
                               log_sink=self.rundir.append_log)
@@ -176,7 +178,8 @@ class Orchestrator:
             self.log(f"resumed from {self.resume_checkpoint} at "
                      f"{self.counters.learner_samples:,} learner samples")
         lo, hi = plan.epsilon_range()
-        self.log(f"{self.env_id}: goal {self.goal:g}; {self.n_simulators} simulator(s) x "
+        goal = f"goal {self.goal:g}" if math.isfinite(self.goal) else "no goal (runs to its limits)"
+        self.log(f"{self.env_id}: {goal}; {self.n_simulators} simulator(s) x "
                  f"{cfg.simulators.envs_per_simulator} envs, epsilon {lo:.3f}..{hi:.2f}, "
                  f"learner on {cfg.learner.devices} ({self.threads} thread(s)); "
                  f"run dir {self.run_dir}")
@@ -388,7 +391,7 @@ class Orchestrator:
             "stop_reason": "goal" if solved else reason,
             "error": self._fatal,
             "env_id": self.env_id,
-            "goal": self.goal,
+            "goal": self.goal if math.isfinite(self.goal) else None,
             "seconds_to_goal": goal.elapsed if goal else None,
             "learner_samples_at_goal": goal.learner_samples if goal else None,
             "env_steps_at_goal": goal.env_steps if goal else None,

@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from d3q_core.algo.exploration import simulator_epsilons
+from d3q_core.algo.framememory import FrameLayout
 from d3q_core.algo.qnet import QNetSpec
 from d3q_core.config import Config
 from d3q_core.roles.evaluator import Evaluator
@@ -20,8 +21,10 @@ from d3q_core.run.backend import RoleRecipe
 class RolePlan:
     def __init__(self, config: Config, spec: QNetSpec, goal: float, n_simulators: int,
                  checkpoints: Path, learner_threads: int, resume_checkpoint: Path | None = None,
-                 replay_restore: Path | None = None):
+                 replay_restore: Path | None = None, layout: FrameLayout | None = None):
+        """`layout`: a pixel env's frames (None: flat vectors)."""
         self.config, self.spec, self.goal = config, spec, goal
+        self.layout = layout
         self.n_simulators = n_simulators
         self.checkpoints, self.learner_threads = checkpoints, learner_threads
         self.resume_checkpoint, self.replay_restore = resume_checkpoint, replay_restore
@@ -35,14 +38,14 @@ class RolePlan:
     def replays(self) -> list[RoleRecipe]:
         """One recipe per shard (`replay.shards`; one memory unless sharded)."""
         return [RoleRecipe("replay", i, 0, partial(
-            Replay, self.config, self.spec.obs_dim, self.config.run.seed,
-            self.replay_restore, i)) for i in range(self.config.replay.shards)]
+            Replay, self.config, self.spec, self.config.run.seed, self.replay_restore, i,
+            self.layout, self.n_simulators)) for i in range(self.config.replay.shards)]
 
     def simulator(self, index: int, incarnation: int = 0) -> RoleRecipe:
         seed = self.config.run.seed * 1000 + index * 97 + 1
         return RoleRecipe("simulator", index, incarnation, partial(
             Simulator, self.config, self.spec, index, self.n_simulators, seed, incarnation,
-            self.resume_checkpoint is not None))
+            self.resume_checkpoint is not None, self.layout))
 
     def evaluator(self, start_after_samples: int = 0, incarnation: int = 0) -> RoleRecipe:
         return RoleRecipe("evaluator", 0, incarnation, partial(

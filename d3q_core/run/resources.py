@@ -7,9 +7,11 @@ from pathlib import Path
 
 import psutil
 
+from d3q_core.algo.frameingest import streams_needed
+from d3q_core.algo.framememory import FrameLayout, FrameMemory
 from d3q_core.algo.memory import ReplayMemory
 from d3q_core.algo.qnet import QNetSpec
-from d3q_core.algo.transitions import transition_dtype
+from d3q_core.algo.transitions import record_dtype
 from d3q_core.config import Config, ConfigError
 
 # the replay may take at most this share of the memory available now: the learner, the
@@ -21,10 +23,22 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def check_replay_fits(config: Config, spec: QNetSpec, available: int | None = None) -> int:
+def replay_bytes(config: Config, spec: QNetSpec, layout: FrameLayout | None = None,
+                 n_simulators: int = 1) -> int:
+    """What the replay memory (every shard) will take: a frame memory for a pixel env."""
+    r = config.replay
+    if layout is None:
+        return ReplayMemory.bytes_needed(r.capacity, record_dtype(spec))
+    per_shard = -(-r.capacity // r.shards)
+    streams = streams_needed(n_simulators, config.simulators.envs_per_simulator, r.shards)
+    return r.shards * FrameMemory.bytes_needed(per_shard, layout, streams)
+
+
+def check_replay_fits(config: Config, spec: QNetSpec, layout: FrameLayout | None = None,
+                      n_simulators: int = 1, available: int | None = None) -> int:
     """The replay memory's bytes; ConfigError if it cannot fit in this machine's memory."""
     capacity = config.replay.capacity
-    needed = ReplayMemory.bytes_needed(capacity, transition_dtype(spec.obs_dim))
+    needed = replay_bytes(config, spec, layout, n_simulators)
     free = psutil.virtual_memory().available if available is None else available
     if needed > REPLAY_SHARE * free:
         raise ConfigError(f"replay.capacity = {capacity:,}: the replay memory needs "

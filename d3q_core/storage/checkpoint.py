@@ -225,8 +225,11 @@ def _describe(env_id: Any, spec: QNetSpec, other: QNetSpec) -> str:
     text = f"{env_id} with hidden {list(spec.hidden)}"
     if spec.dueling != other.dueling:
         text += ", dueling" if spec.dueling else ", no dueling head"
-    if (spec.obs_dim, spec.n_actions) != (other.obs_dim, other.n_actions):
-        text += f", {spec.obs_dim} inputs and {spec.n_actions} actions"
+    if spec.conv != other.conv:
+        text += f", convolutions {[list(c) for c in spec.conv]}" if spec.conv else ", no CNN"
+    if (spec.obs_shape, spec.n_actions) != (other.obs_shape, other.n_actions):
+        inputs = spec.obs_dim if len(spec.obs_shape) == 1 else "x".join(map(str, spec.obs_shape))
+        text += f", {inputs} inputs and {spec.n_actions} actions"
     return text
 
 

@@ -111,6 +111,11 @@ def nbytes(n: float) -> str:
     return f"{n:.0f}B"
 
 
+def goal_text(goal: float) -> str:
+    """"goal 475", or "no goal" for an env without one (Atari: the run goes to its limits)."""
+    return f"goal {goal:g}" if math.isfinite(goal) else "no goal"
+
+
 def num(x: float | None, spec: str = ".1f") -> str:
     return "-" if not _finite(x) else format(x, spec)
 

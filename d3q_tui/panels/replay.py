@@ -18,6 +18,7 @@ from d3q_tui.panels.format import (
     WARM,
     Runs,
     gauge,
+    nbytes,
     num,
     rate,
     shade,
@@ -96,7 +97,8 @@ class ReplayPanel(Panel):
         if r is not None:
             self.inserts.append(r.insert_rate)
             self.samples.append(r.sample_rate)
-            self.border_subtitle = f"{si(r.inserted)} inserted · {si(r.sampled)} sampled"
+            held = f" · {nbytes(r.nbytes)} held" if r.nbytes else ""
+            self.border_subtitle = f"{si(r.inserted)} inserted · {si(r.sampled)} sampled{held}"
 
     def render(self) -> Group:
         r = self.replay

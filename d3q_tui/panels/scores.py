@@ -3,6 +3,7 @@ line, and beside the chart the latest numbers and the learner's and simulators' 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from rich.console import Group
@@ -14,7 +15,7 @@ from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
 from d3q_core.snapshot import PHASE_GOAL, PHASE_STOPPED, EvalPoint, Snapshot
-from d3q_tui.panels.format import COOL, WARM, grid, nice_ticks, num, si, sparkline
+from d3q_tui.panels.format import COOL, WARM, goal_text, grid, nice_ticks, num, si, sparkline
 
 MEAN, MAX, GOAL = (152, 195, 121), (86, 182, 194), (224, 108, 117)
 HISTORY = 30
@@ -36,9 +37,11 @@ class ScoreChart(PlotextPlot):
         plt.clear_figure()
         xs = [e.learner_samples for e in evals]
         x_hi = max(xs[-1] if xs else 0, 1)
-        top = max([goal] + [e.max for e in evals]) * 1.08 or 1.0
+        goals = [goal] if math.isfinite(goal) else []  # no goal: no goal line
+        top = max(goals + [e.max for e in evals] + [0.0]) * 1.08 or 1.0
         bottom = min([0.0] + [e.mean for e in evals])
-        plt.plot([0, x_hi], [goal, goal], marker="─", color=GOAL)
+        if goals:
+            plt.plot([0, x_hi], [goal, goal], marker="─", color=GOAL)
         if evals:
             plt.plot(xs, [e.max for e in evals], marker="braille", color=MAX)
             plt.plot(xs, [e.mean for e in evals], marker="braille", color=MEAN)
@@ -79,7 +82,8 @@ class ScoreNumbers(Widget):
             return Text(text, style=style)
 
         return [
-            ("goal", v(f"{s.goal:g}", _hex(GOAL))),
+            ("goal", v(goal_text(s.goal).removeprefix("goal ").replace("no goal", "none"),
+                       _hex(GOAL))),
             ("last mean", v(num(last.mean if last else None), f"bold {_hex(MEAN)}")),
             ("last max", v(num(last.max if last else None), _hex(MAX))),
             ("best", v(num(s.best_eval) + (" ✓" if reached else ""),
@@ -152,7 +156,7 @@ class ScoresPanel(Horizontal):
             self.query_one(ScoreChart).plot_evals(s.evals, s.goal)
         self.query_one(ScoreNumbers).snapshot = s
         last = s.evals[-1] if s.evals else None
-        subtitle = (f"eval mean {num(last.mean)} · max {num(last.max)} · goal {s.goal:g}"
-                    if last else f"goal {s.goal:g}")
+        subtitle = (f"eval mean {num(last.mean)} · max {num(last.max)} · {goal_text(s.goal)}"
+                    if last else goal_text(s.goal))
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle

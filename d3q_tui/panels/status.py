@@ -9,7 +9,7 @@ from textual.widget import Widget
 
 from d3q_core import snapshot as snap
 from d3q_core.snapshot import Snapshot
-from d3q_tui.panels.format import elapsed, num
+from d3q_tui.panels.format import elapsed, goal_text, num
 
 PHASE_STYLE = {
     snap.PHASE_STARTING: "bold #e0e0e0 on #4b5263",
@@ -55,8 +55,9 @@ class StatusBar(Widget):
             t.append(f" {self.note} ", style="bold #1e1e1e on #d19a66")
         t.append(*SEP)
         t.append(elapsed(s.elapsed), style="bold")
-        t.append("  goal ", style="dim")
-        t.append(f"{s.goal:g}")
+        goal = goal_text(s.goal).split(" ", 1)
+        t.append(f"  {goal[0]} ", style="dim")
+        t.append(goal[1])
         t.append("  best ", style="dim")
         reached = s.best_eval is not None and s.best_eval >= s.goal
         t.append(num(s.best_eval), style="bold green" if reached else "bold")

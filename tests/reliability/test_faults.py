@@ -351,7 +351,7 @@ def assert_resume_restores_what_was_saved(run_dir) -> None:
         np.testing.assert_array_equal(restored[key], saved[key], err_msg=key)
     assert learner.samples == meta["learner_samples"]
     snapshot = run_dir / "checkpoints" / "replay.npz"
-    replay = Replay(cfg, QNetSpec.from_dict(meta["spec"]).obs_dim, 0, snapshot)
+    replay = Replay(cfg, QNetSpec.from_dict(meta["spec"]), 0, snapshot)
     with np.load(snapshot) as data:
         n = len(data["records"])
         assert len(replay.memory) == n > 0

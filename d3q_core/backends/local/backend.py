@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from d3q_core.algo.qnet import QNetSpec
-from d3q_core.algo.transitions import transition_dtype
+from d3q_core.algo.transitions import record_dtype
 from d3q_core.backends.local.entry import run_role
 from d3q_core.backends.local.inbox import InboxAddress
 from d3q_core.backends.local.link import SampleLink
@@ -95,7 +95,7 @@ class LocalBackend:
         """`output`: the file every child's stdout and stderr go to (the run's log.txt)."""
         self.config, self.output = config, output
         self.ctx = ctx = spawn_context()
-        self.record_dtype = transition_dtype(spec.obs_dim)
+        self.record_dtype = record_dtype(spec)
         self.params = ParamStore(ctx, spec.n_params)
         self.counters = SharedCounters(ctx, n_simulators)
         self.flags = RunFlags(stop_all=ctx.Event(), stop_sims=ctx.Event(), pause=ctx.Event(),

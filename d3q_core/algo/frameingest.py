@@ -1,0 +1,72 @@
+"""The replay's side of a pixel simulator's frame streams (d3q_core.algo.framestreams): its
+frames into the memory's rings, its frame references to positions in them.
+
+Simulator i's K env copies own streams j*K .. j*K + K - 1 of its replay shard, j = i //
+shards (simulator i feeds shard i mod shards). A simulator's references count from the
+start of its incarnation, so each new incarnation is anchored where its streams stand (the
+memory's heads); its first frames begin episodes, so no stack reaches back into the frames
+of the incarnation before. Leftovers of an older incarnation that arrive after the new one
+has spoken are dropped: they would land at the wrong positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from d3q_core.algo.framememory import FrameMemory
+from d3q_core.algo.framestreams import FrameChunk
+
+
+def streams_needed(n_simulators: int, k: int, shards: int) -> int:
+    """Streams in each shard's memory: its share of the simulators, K each."""
+    return -(-n_simulators // shards) * k
+
+
+class FrameIngest:
+    def __init__(self, memory: FrameMemory, k: int, shards: int = 1):
+        self.memory, self.k, self.shards = memory, k, shards
+        self._copies = np.arange(k, dtype=np.int64)
+        self._incarnation: dict[int, int] = {}
+        self._base: dict[int, np.ndarray] = {}  # simulator -> position of its frame 0, per copy
+        self.stale = 0  # messages dropped from an incarnation that had been replaced
+
+    def streams_of(self, simulator: int) -> np.ndarray:
+        return (simulator // self.shards) * self.k + self._copies
+
+    def add(self, simulator: int, incarnation: int, frames: FrameChunk | None,
+            records: np.ndarray, priorities: np.ndarray | None) -> np.ndarray:
+        """Store a message's frames, then its transitions; their virtual indices (-1 where
+        the memory dropped one; none for a replaced incarnation's leftovers)."""
+        known = self._incarnation.get(simulator, -1)
+        if incarnation < known:
+            self.stale += 1
+            return np.zeros(0, np.int64)
+        streams = self.streams_of(simulator)
+        if incarnation > known:
+            self._incarnation[simulator] = incarnation
+            self._base[simulator] = self.memory.head(streams).astype(np.int64)
+        base = self._base[simulator]
+        if frames is not None and len(frames):
+            self._add_frames(streams, frames)
+        if not len(records):
+            return np.zeros(0, np.int64)
+        refs, next_refs = records["obs"][:, 0], records["next_obs"][:, 0]
+        copy, next_copy = refs % self.k, next_refs % self.k
+        return self.memory.add(streams[copy], base[copy] + refs // self.k, records["action"],
+                               records["reward"], records["discount"],
+                               base[next_copy] + next_refs // self.k, priorities)
+
+    def _add_frames(self, streams: np.ndarray, chunk: FrameChunk) -> None:
+        """One call when every copy added one frame a step (the usual chunk: step-major, no
+        episode started), else one call per copy, its frames in order."""
+        k, n = self.k, len(chunk)
+        copies = chunk.copies
+        if n % k == 0 and np.array_equal(copies, np.tile(self._copies, n // k)):
+            t = n // k
+            self.memory.add_frames(streams, chunk.frames.reshape(t, k, *chunk.frames.shape[1:]),
+                                   chunk.episode_pos.reshape(t, k))
+            return
+        for c in np.unique(copies):
+            mine = copies == c
+            self.memory.add_frames(streams[c : c + 1], chunk.frames[mine][:, None],
+                                   chunk.episode_pos[mine][:, None])
