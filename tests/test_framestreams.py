@@ -142,6 +142,31 @@ def test_a_replaced_incarnations_leftovers_are_dropped():
     np.testing.assert_array_equal(memory.head(np.arange(2)), heads)
 
 
+def test_messages_that_come_early_wait_for_those_before_them():
+    """As a Ray actor may run one simulator's calls: 2, 0, 1. Stored in order, every stack
+    equals the one stored in order from the start."""
+    layout = FrameLayout(FRAME, 4)
+    chunks = []
+    streams = FrameStreams(2, 4, FRAME)
+    streams.start(np.arange(2 * 4 * 6, dtype=np.uint8).reshape(2, 4, *FRAME))
+    for t in range(3):
+        nxt = np.full((2, 4, *FRAME), 100 + t, np.uint8)
+        streams.step(nxt, np.zeros(2, bool))
+        chunks.append(streams.take())
+    ordered, shuffled = (FrameMemory(400, layout, 2) for _ in range(2))
+    a, b = FrameIngest(ordered, 2), FrameIngest(shuffled, 2)
+    none = np.zeros(0, REF_DTYPE)
+    for seq in (0, 1, 2):
+        a.add(0, 0, chunks[seq], none, None, seq)
+    b.add(0, 0, chunks[2], none, None, 2)
+    assert shuffled.head(np.arange(2)).tolist() == [0, 0]  # 2 waits
+    b.add(0, 0, chunks[0], none, None, 0)
+    assert shuffled.head(np.arange(2)).tolist() == [5, 5]  # 0 stored, 2 still waits for 1
+    b.add(0, 0, chunks[1], none, None, 1)
+    assert shuffled.head(np.arange(2)).tolist() == ordered.head(np.arange(2)).tolist() == [7, 7]
+    np.testing.assert_array_equal(shuffled._frames, ordered._frames)
+
+
 def test_streams_of_a_shard_number_its_simulators_apart():
     assert streams_needed(5, 16, 2) == 48
     ingest = FrameIngest(FrameMemory(10_000, FrameLayout(FRAME, 1), 48), 16, shards=2)

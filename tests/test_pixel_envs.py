@@ -114,10 +114,20 @@ def test_the_simulator_trains_on_clipped_rewards_and_reports_raw_scores():
         return obs, rew * 7.0, term, trunc, info
 
     sim.env.step = scaled
-    for _ in range(1500):
+    lost_lives = games = 0
+    for _ in range(3000):
+        lives_before = sim._lives.copy()
         sim.step(warmup=True)
+        for e in range(2):
+            if sim._lives[e] < lives_before[e] and sim._lives[e] > 0:
+                lost_lives += 1
+                assert sim.valid[e]  # the game goes on: the next step is a real one
+            if not sim.valid[e]:
+                games += 1
+                assert sim._lives[e] == 0  # only a game's end makes a reset step
         if sim.recent_returns:
             break
+    assert lost_lives >= 4 and games >= 1
     records = sim.nstep.take()[0]
     assert np.abs(records["reward"]).max() <= 3.0  # n = 3 clipped rewards at most
     assert sim.recent_returns and sim.recent_returns[0] % 7 == 0  # whole raw game scores
@@ -180,3 +190,18 @@ def test_networks_and_presets_by_family():
 def test_unknown_atari_setting_is_one_line():
     with pytest.raises(EnvError, match=r"env.kwargs.mode: not an Atari setting"):
         inspect_env("ALE/Pong-v5", {"mode": 1})
+
+
+@pytest.mark.parametrize("env_id", ["ALE/Pong-v5", "MinAtar/Breakout-v1"])
+def test_preview_tiles_play_pixel_games_with_the_cnn(env_id):
+    from d3q_core.algo.qnet import NumpyQNet, init_weights
+    from d3q_tui.preview import Tile
+
+    spec = choose_network(inspect_env(env_id), Config().learner)
+    qnet = NumpyQNet(spec, init_weights(spec, np.random.default_rng(0)))
+    tile = Tile(env_id, seed=3)
+    for _ in range(20):
+        tile.step(qnet)
+    rgb = tile.env.render()
+    assert rgb.dtype == np.uint8 and rgb.ndim == 3 and tile.steps + tile.episodes > 0
+    tile.env.close()

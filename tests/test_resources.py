@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from d3q_core.algo.framememory import FrameLayout, FrameMemory
 from d3q_core.algo.memory import ReplayMemory
 from d3q_core.algo.qnet import QNetSpec
 from d3q_core.algo.transitions import transition_dtype
@@ -37,3 +38,30 @@ def test_a_snapshot_with_other_settings_is_refused_naming_what_differs(tmp_path)
     path.write_bytes(b"not a zip")
     with pytest.raises(ConfigError, match="unreadable replay snapshot"):
         check_replay_snapshot(path, build_config(None, ["replay.capacity=1000"]))
+
+
+ATARI = FrameLayout((84, 84), 4)
+NATURE = QNetSpec((4, 84, 84), 6, (512,), True, conv=((32, 8, 4), (64, 4, 2), (64, 3, 1)),
+                  channels_first=True, obs_scale=1 / 255)
+
+
+def test_a_frame_memory_is_sized_by_frames_and_each_stream_must_have_room():
+    cfg = build_config(None, ["env.id=ALE/Pong-v5", "replay.capacity=1000000"])
+    need = check_replay_fits(cfg, NATURE, ATARI, n_simulators=2, available=2**40)
+    assert need == FrameMemory.bytes_needed(1_000_000, ATARI, 32) < 8 * 10**9  # < 8 KB each
+    small = build_config(None, ["env.id=ALE/Pong-v5", "replay.capacity=2000",
+                                "replay.min_size=100"])
+    with pytest.raises(ConfigError, match=r"replay.capacity = 2,000: 64 env streams leave 32 "
+                                          r"frames each, fewer than the 44"):
+        check_replay_fits(small, NATURE, ATARI, n_simulators=4, available=2**40)
+
+
+def test_a_frame_snapshot_must_have_a_stream_for_every_env_copy(tmp_path):
+    path = tmp_path / "replay.npz"
+    FrameMemory(4000, ATARI, 16, seed=0).save(path)
+    cfg = build_config(None, ["replay.capacity=4000"])
+    check_replay_snapshot(path, cfg, ATARI, n_simulators=1)
+    with pytest.raises(ConfigError, match=r"16 env streams \(this run's simulators have 32"):
+        check_replay_snapshot(path, cfg, ATARI, n_simulators=2)
+    with pytest.raises(ConfigError, match=r"frames \(this env has flat observations\)"):
+        check_replay_snapshot(path, cfg)

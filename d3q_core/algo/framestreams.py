@@ -27,7 +27,7 @@ EPISODE_POS_CAP = 255  # episode positions are stored as uint8; a stack looks ba
 class FrameChunk:
     """New frames of a simulator's streams, in order within each stream."""
 
-    copies: np.ndarray  # (F,) int16: which env copy (stream) each frame belongs to
+    copies: np.ndarray  # (F,) int32: which env copy (stream) each frame belongs to
     frames: np.ndarray  # (F, *frame_shape) uint8
     episode_pos: np.ndarray  # (F,) uint8: 0 at an episode's first frame, capped at 255
 
@@ -43,7 +43,7 @@ class FrameStreams:
         self.pos = np.full(k, -1, np.int64)  # position of each copy's newest frame
         self.episode_pos = np.zeros(k, np.int64)  # of each copy's newest frame
         self._arange = np.arange(k, dtype=np.int64)
-        self._all = np.arange(k, dtype=np.int16)
+        self._all = np.arange(k, dtype=np.int32)
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.frames_sent = 0
 
@@ -60,7 +60,7 @@ class FrameStreams:
 
     def start(self, obs: np.ndarray, copies: np.ndarray | None = None) -> None:
         """Episodes begin for `copies` (all by default): their whole first stacks."""
-        copies = self._all if copies is None else copies.astype(np.int16)
+        copies = self._all if copies is None else copies.astype(np.int32)
         if len(copies) == 0:
             return
         stacks = self._as_frames(obs)[copies]  # (B, S, *frame)
@@ -76,7 +76,7 @@ class FrameStreams:
         frames = self._as_frames(next_obs)
         if new_episode.any():
             self.start(next_obs, np.flatnonzero(new_episode))
-            going = np.flatnonzero(~new_episode).astype(np.int16)
+            going = np.flatnonzero(~new_episode).astype(np.int32)
             newest = frames[going, -1]  # fancy indexing: a copy
         else:  # a copy: the env may write its next observations into the same buffer
             going, newest = self._all, frames[:, -1].copy()

@@ -36,6 +36,8 @@ def train(cfg: Config, max_env_steps: int, goal: float | None = None,
     `max_env_steps`; returns the evaluations as (learner samples, mean return)."""
     seed, r, a = cfg.run.seed, cfg.replay, cfg.algorithm
     info = inspect_env(cfg.env.id, cfg.env.kwargs)
+    if info.pixels:  # the map keeps to flat vectors; frames: framestreams and framememory
+        raise ValueError(f"{cfg.env.id}: the reference loop plays flat-vector envs only")
     goal = goal if goal is not None else info.reward_threshold
     spec = QNetSpec(info.obs_dim, info.n_actions, tuple(cfg.learner.hidden), cfg.learner.dueling)
     records = transition_dtype(spec.obs_dim)

@@ -67,12 +67,15 @@ def vector_env(game: str, n: int, *, training: bool, kwargs: Mapping[str, Any] |
                           life_loss_info=training, reward_clipping=False, **shape, **settings)
 
 
-def game_over(terminated: np.ndarray, truncated: np.ndarray, info: Mapping[str, Any]
-              ) -> np.ndarray:
-    """Which copies ended a whole game: a life lost with none left, or the frame cap (a
-    lost life alone ends only the training episode)."""
+def game_over(terminated: np.ndarray, truncated: np.ndarray, info: Mapping[str, Any],
+              lives_before: np.ndarray | None = None) -> np.ndarray:
+    """Which copies ended a whole game: the frame cap, the last life lost, or an end with
+    no life lost (a game that ends with lives left). A lost life alone ends only the
+    training episode: the game goes on at the next step, which is a real step (ale-py
+    resets only at a game's end)."""
     lives = np.asarray(info.get("lives", np.zeros_like(terminated, np.int32)))
-    return truncated | (terminated & (lives <= 0))
+    lost = lives < lives_before if lives_before is not None else np.ones_like(terminated)
+    return truncated | (terminated & ((lives <= 0) | ~lost))
 
 
 class PlayEnv:
@@ -85,6 +88,7 @@ class PlayEnv:
     step by step in tests/test_pixel_envs.py), and the twin's observation is the raw screen."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+    spec = None  # not a registered gymnasium env: no episode cap beyond the frame cap
 
     def __init__(self, game: str, kwargs: Mapping[str, Any] | None = None,
                  render_mode: str | None = None):
@@ -98,6 +102,8 @@ class PlayEnv:
         self.twin_info: dict = {}  # the twin's last info: its frame number, for the tests
 
     def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
+        if seed is None:  # one draw for both, or the twin would start another game
+            seed = int(np.random.SeedSequence().entropy % 2**31)
         obs, info = self._env.reset(seed=seed)
         if self._twin is not None:
             self._screen = self._twin.reset(seed=seed)[0][0, -1]

@@ -41,6 +41,7 @@ class Experience:
     priorities: np.ndarray | None
     frames: FrameChunk | None = None
     incarnation: int = 0
+    seq: int = 0  # this incarnation's message count: frames must be stored in order
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ class Replay:
                     prios = None  # the running max priority: sampled soon, not trusted
                 if self.frames is not None:
                     self.frames.add(message.simulator, message.incarnation, message.frames,
-                                    records, prios)
+                                    records, prios, message.seq)
                 else:
                     self.memory.add(records, prios)
                 lim.insert(len(records))

@@ -58,7 +58,7 @@ class Simulator:
         k = cfg.simulators.envs_per_simulator
         self.k = k
         self.env = make_vector_env(cfg.env.id, k, seed, cfg.env.kwargs)
-        self.obs, _ = self.env.reset(seed=seed)
+        self.obs, reset_info = self.env.reset(seed=seed)
         self.rng = np.random.default_rng(seed)
         self.eps = simulator_epsilons(cfg, index, n_simulators)
         self.warmup = cfg.simulators.warmup_random  # epsilon 1 until the replay is ready
@@ -74,12 +74,14 @@ class Simulator:
             self.streams.start(self.obs)
         self.atari = family_of(cfg.env.id) == "atari"
         self._score = np.zeros(k)  # Atari: raw score of each copy's game so far
+        self._lives = np.asarray(reset_info.get("lives", np.zeros(k, np.int32)))  # Atari
         dtype = transition_dtype(spec.obs_dim) if layout is None else REF_DTYPE
         self.nstep = NStepBuffer(k, cfg.algorithm.n_step, cfg.algorithm.gamma, dtype,
                                  cfg.simulators.steps_per_batch)
         self.valid = np.ones(k, bool)  # False: the copy's next step is an autoreset step
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.step_no = 0  # vector steps
+        self.sent = 0  # experience messages sent
         self.env_steps = self.episodes = 0  # valid env steps, episodes ended
         self._reported = (0, 0)  # env_steps, episodes already in the shared counters
 
@@ -115,9 +117,9 @@ class Simulator:
                                               self.valid, q)
             if episodes:
                 self.recent_returns.extend(self.nstep.ended_returns.tolist())
+            np.logical_not(self.nstep.done, out=self.valid)
         else:
             steps, episodes = self._push_frames(actions, rew, next_obs, term, trunc, info, q)
-        np.logical_not(self.nstep.done, out=self.valid)
         self.obs = next_obs
         return steps, episodes
 
@@ -125,7 +127,11 @@ class Simulator:
                      term: np.ndarray, trunc: np.ndarray, info: dict,
                      q: np.ndarray | None) -> tuple[int, int]:
         """A pixel env's step: frame references into the n-step buffer, new frames aside.
-        An autoreset step (not valid) begins its copy's next episode with a whole stack."""
+        An autoreset step (not valid) begins its copy's next episode with a whole stack.
+
+        Atari: a lost life ends the training episode (the n-step buffer flushes it without
+        bootstrapping) but not the game: the next step is a real one, its stack going on
+        from the same game. Only a game's end makes the next step a reset step."""
         streams = self.streams
         assert streams is not None
         obs_ref = streams.refs()
@@ -136,12 +142,16 @@ class Simulator:
         if not self.atari:
             if episodes:
                 self.recent_returns.extend(self.nstep.ended_returns.tolist())
+            np.logical_not(self.nstep.done, out=self.valid)
             return steps, episodes
         self._score += np.where(self.valid, rew, 0.0)
-        over = game_over(term, trunc, info) & self.valid
+        lives = np.asarray(info.get("lives", self._lives))
+        over = game_over(term, trunc, info, self._lives) & self.valid
+        self._lives = lives
         if over.any():
             self.recent_returns.extend(self._score[over].tolist())
             self._score[over] = 0.0
+        np.logical_not(over, out=self.valid)
         return steps, int(over.sum())
 
     def iterate(self, ports: SimulatorPorts) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -193,8 +203,9 @@ class Simulator:
                 if batch is not None and not ports.experiences.send(Experience(
                         self.index, batch, prios,
                         self.streams.take() if self.streams is not None else None,
-                        self.incarnation)):
+                        self.incarnation, self.sent)):
                     break
+                self.sent += batch is not None
                 if stats_tick.due():
                     now = time.monotonic()
                     rate = (self.env_steps - steps_since) / max(now - t_since, 1e-9)

@@ -87,7 +87,8 @@ class Orchestrator:
         restore = None
         if config.replay.snapshot and self.resume_checkpoint and \
                 self.replay_snapshot_path.is_file():
-            check_replay_snapshot(self.replay_snapshot_path, config)
+            check_replay_snapshot(self.replay_snapshot_path, config, self.layout,
+                                  self.n_simulators)
             restore = self.replay_snapshot_path
         self.plan = RolePlan(config, self.spec, self.goal, self.n_simulators,
                              self.rundir.checkpoints, self.threads, self.resume_checkpoint,

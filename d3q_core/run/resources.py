@@ -34,10 +34,28 @@ def replay_bytes(config: Config, spec: QNetSpec, layout: FrameLayout | None = No
     return r.shards * FrameMemory.bytes_needed(per_shard, layout, streams)
 
 
+def check_frame_rings(config: Config, layout: FrameLayout, n_simulators: int) -> None:
+    """Each env stream's ring must hold a stack, an n-step window and a batch of steps with
+    room to spare, or every transition would be dropped before it is stored (the run would
+    wait for a replay that never fills)."""
+    r, s = config.replay, config.simulators
+    streams = streams_needed(n_simulators, s.envs_per_simulator, r.shards)
+    per_shard = -(-r.capacity // r.shards)
+    ring = -(-per_shard // streams)  # frames per stream, as FrameMemory keeps them
+    least = 4 * (layout.stack + config.algorithm.n_step + s.steps_per_batch)
+    if ring < least:
+        raise ConfigError(f"replay.capacity = {r.capacity:,}: {streams} env streams leave "
+                          f"{ring} frames each, fewer than the {least} a stream needs (a stack, "
+                          "an n-step window and a batch, with room); raise replay.capacity or "
+                          "lower simulators.envs_per_simulator")
+
+
 def check_replay_fits(config: Config, spec: QNetSpec, layout: FrameLayout | None = None,
                       n_simulators: int = 1, available: int | None = None) -> int:
     """The replay memory's bytes; ConfigError if it cannot fit in this machine's memory."""
     capacity = config.replay.capacity
+    if layout is not None:
+        check_frame_rings(config, layout, n_simulators)
     needed = replay_bytes(config, spec, layout, n_simulators)
     free = psutil.virtual_memory().available if available is None else available
     if needed > REPLAY_SHARE * free:
@@ -47,9 +65,11 @@ def check_replay_fits(config: Config, spec: QNetSpec, layout: FrameLayout | None
     return needed
 
 
-def check_replay_snapshot(path: Path, config: Config) -> None:
+def check_replay_snapshot(path: Path, config: Config, layout: FrameLayout | None = None,
+                          n_simulators: int = 1) -> None:
     """A resumed replay memory must be the one these settings describe: its capacity and
-    alpha are refused, not silently taken from the snapshot."""
+    alpha are refused, not silently taken from the snapshot; a frame memory must hold
+    these frames and a stream for every env copy the run's simulators now have."""
     try:
         meta = ReplayMemory.read_meta(path)
     except (OSError, ValueError, KeyError) as exc:
@@ -59,6 +79,15 @@ def check_replay_snapshot(path: Path, config: Config) -> None:
     differs = [f"{key} {meta.get(key)!r} (config.toml: {want!r})"
                for key, want in (("capacity", r.capacity), ("alpha", r.alpha))
                if meta.get(key) != want]
+    if layout is not None:
+        streams = streams_needed(n_simulators, config.simulators.envs_per_simulator, r.shards)
+        if meta.get("layout") != layout.to_dict():
+            differs.append(f"frames {meta.get('layout')!r} (this env: {layout.to_dict()!r})")
+        if int(meta.get("streams", 0)) < streams:
+            differs.append(f"{meta.get('streams')} env streams (this run's simulators have "
+                           f"{streams} env copies)")
+    elif "layout" in meta:
+        differs.append("frames (this env has flat observations)")
     if differs:
         raise ConfigError(f"{path}: the replay snapshot has {', '.join(differs)}; refusing to "
                           "resume with it (move it aside to resume without the replay memory)")

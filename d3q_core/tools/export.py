@@ -2,7 +2,8 @@
 format, for serving or for further work outside d3q.
 
 - keras: a `.keras` file that `keras.saving.load_model` loads; input (batch, obs_dim)
-  float32, output the Q-values (batch, n_actions).
+  float32 for a vector env, (batch, *obs_shape) uint8 frames for a pixel env (scaled inside
+  the model), output the Q-values (batch, n_actions).
 - savedmodel: a TensorFlow SavedModel directory whose `serve` signature (also the default
   `serving_default`) maps observations to Q-values: TF Serving, TFLite's converter, or
   `tf.saved_model.load(path).serve(obs)`.

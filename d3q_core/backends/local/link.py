@@ -30,12 +30,25 @@ import numpy as np
 WIDTHS = 8 + 4  # per row after the record: int64 index, float32 weight (or |TD| error)
 
 
+def _pipe_max() -> int:
+    """The largest pipe an unprivileged process may ask for (Linux; 1 MiB by default)."""
+    try:
+        return int(open("/proc/sys/fs/pipe-max-size").read())  # noqa: SIM115 - one read
+    except (OSError, ValueError):
+        return 1 << 20
+
+
 def _grow_pipe(conn: Connection, nbytes: int) -> int:
     """Ask for a pipe buffer of at least `nbytes` (Linux; unprivileged up to
-    /proc/sys/fs/pipe-max-size, 1 MiB by default); returns the size it has."""
+    /proc/sys/fs/pipe-max-size); returns the size it has. Where more is wanted than an
+    unprivileged process may have, as much as it may: asking for more fails outright and
+    left the pipe at 64 KiB (a pixel env's batches then had no prefetch at all)."""
     fd = conn.fileno()
     with contextlib.suppress(AttributeError, OSError):
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, nbytes)
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, nbytes)
+        except PermissionError:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, min(nbytes, _pipe_max()))
     try:
         return int(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
     except (AttributeError, OSError):
