@@ -171,3 +171,8 @@ def test_streams_of_a_shard_number_its_simulators_apart():
     assert streams_needed(5, 16, 2) == 48
     ingest = FrameIngest(FrameMemory(10_000, FrameLayout(FRAME, 1), 48), 16, shards=2)
     assert list(ingest.streams_of(4)[[0, -1]]) == [32, 47]  # simulator 4 is shard 0's third
+
+
+def test_each_shard_has_a_stream_for_each_env_copy_of_its_own_simulators():
+    assert [streams_needed(3, 16, 2, shard) for shard in (0, 1)] == [32, 16]
+    assert streams_needed(1, 4, 3, 2) == 4  # a shard without simulators stays a memory

@@ -22,9 +22,12 @@ from d3q_core.algo.framememory import FrameMemory
 from d3q_core.algo.framestreams import FrameChunk
 
 
-def streams_needed(n_simulators: int, k: int, shards: int) -> int:
-    """Streams in each shard's memory: its share of the simulators, K each."""
-    return -(-n_simulators // shards) * k
+def streams_needed(n_simulators: int, k: int, shards: int, shard: int | None = None) -> int:
+    """Streams in a shard's memory: its simulators (i mod shards == shard), K each; without
+    a shard, the most any shard has."""
+    if shard is None:
+        return -(-n_simulators // shards) * k
+    return max(1, len(range(shard, n_simulators, shards))) * k  # an idle shard: still valid
 
 
 class FrameIngest:

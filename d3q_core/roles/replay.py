@@ -42,7 +42,7 @@ class Replay:
         if layout is not None:
             k = cfg.simulators.envs_per_simulator
             self.memory = FrameMemory.load(restore) if restore is not None else FrameMemory(
-                self.capacity, layout, streams_needed(n_simulators, k, r.shards), r.alpha,
+                self.capacity, layout, streams_needed(n_simulators, k, r.shards, shard), r.alpha,
                 r.priority_eps, seed=seed)
             self.frames = FrameIngest(self.memory, k, r.shards)
         elif restore is not None:

@@ -29,9 +29,10 @@ def replay_bytes(config: Config, spec: QNetSpec, layout: FrameLayout | None = No
     r = config.replay
     if layout is None:
         return ReplayMemory.bytes_needed(r.capacity, record_dtype(spec))
-    per_shard = -(-r.capacity // r.shards)
-    streams = streams_needed(n_simulators, config.simulators.envs_per_simulator, r.shards)
-    return r.shards * FrameMemory.bytes_needed(per_shard, layout, streams)
+    per_shard, k = -(-r.capacity // r.shards), config.simulators.envs_per_simulator
+    return sum(FrameMemory.bytes_needed(per_shard, layout,
+                                        streams_needed(n_simulators, k, r.shards, shard))
+               for shard in range(r.shards))
 
 
 def check_frame_rings(config: Config, layout: FrameLayout, n_simulators: int) -> None:
