@@ -31,6 +31,8 @@ def streams_needed(n_simulators: int, k: int, shards: int, shard: int | None = N
 
 
 class FrameIngest:
+    """One replay shard's ingest: each simulator's anchor, message order and early ones."""
+
     def __init__(self, memory: FrameMemory, k: int, shards: int = 1):
         self.memory, self.k, self.shards = memory, k, shards
         self._copies = np.arange(k, dtype=np.int64)
