@@ -35,11 +35,16 @@ print(t.replicas, t.global_batch, n * t.steps_per_call / dt, n * t.call_batch / 
 def measure(devices: str, per_replica: int, threads: int, seconds: float) -> dict:
     """One case in a fresh interpreter, with the BLAS and TensorFlow settings the learner
     process has; raises RuntimeError with the child's last error line if it failed."""
-    code = CODE.format(devices=devices, per_replica=per_replica, threads=threads,
-                       seconds=seconds)
+    return run_code(CODE.format(devices=devices, per_replica=per_replica, threads=threads,
+                                seconds=seconds))
+
+
+def run_code(code: str, timeout: float = 300) -> dict:
+    """`code` in a fresh interpreter with the learner process's settings; its last line
+    printed is `replicas global_batch steps/s samples/s`."""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, env={**dict.fromkeys(SINGLE_THREADED_BLAS, "1"),
-                                           **TF_ENVIRONMENT, **os.environ})
+                         timeout=timeout, env={**dict.fromkeys(SINGLE_THREADED_BLAS, "1"),
+                                               **TF_ENVIRONMENT, **os.environ})
     if out.returncode != 0:
         raise RuntimeError(" ".join(out.stderr.strip().splitlines()[-1:]))
     replicas, g, steps, samples = out.stdout.split()[-4:]

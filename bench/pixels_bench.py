@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from d3q_core.backends.local.process import SINGLE_THREADED_BLAS, spawn_context
-from d3q_core.roles.learner import TF_ENVIRONMENT
+from d3q_core.backends.local.process import spawn_context
 
 K = 16  # env copies per simulator, as the defaults have it
 
@@ -137,23 +136,11 @@ print(t.replicas, t.global_batch, n / dt, n * t.call_batch / dt)
 
 
 def learner(env_id: str, devices: str, batch: int, threads: int, seconds: float) -> dict:
+    from bench.learner_bench import run_code
+
     code = LEARNER_CODE.format(env=env_id, devices=devices, batch=batch, threads=threads,
                                seconds=seconds)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=600, env={**dict.fromkeys(SINGLE_THREADED_BLAS, "1"),
-                                           **TF_ENVIRONMENT, **_environ()})
-    if out.returncode != 0:
-        raise RuntimeError(" ".join(out.stderr.strip().splitlines()[-1:]))
-    replicas, g, steps, samples = out.stdout.split()[-4:]
-    return {"env": env_id, "devices": devices, "replicas": int(replicas),
-            "global_batch": int(g), "steps_per_s": float(steps),
-            "samples_per_s": float(samples)}
-
-
-def _environ() -> dict:
-    import os
-
-    return dict(os.environ)
+    return {"env": env_id, "devices": devices, **run_code(code, timeout=600)}
 
 
 def peak_memory_run(capacity: int = 200_000, seconds: float = 240.0) -> dict:
