@@ -95,8 +95,9 @@ def _extra_line(env_id: str, extra: str) -> str:
 
 
 def prepare_family(env_id: str) -> str:
-    """Import and register what the env's family needs; its family. EnvError naming the
-    extra where its package is missing."""
+    """Import what the env needs (the module of a `module:EnvId` id, and its family's
+    package, registered); its family. EnvError naming the module or the missing extra."""
+    import_env_module(env_id)
     family = family_of(env_id)
     try:
         if family == "atari":
@@ -145,7 +146,6 @@ def make_env(env_id: str, kwargs: Mapping[str, Any] | None = None, **extra: Any)
     """One env, quietly, for the preview, the eval command and the checks; `extra`
     (render_mode, say) goes beside the user's kwargs. A pixel env plays as evaluation does
     (whole games, raw scores) and observes what the policy was trained on."""
-    import_env_module(env_id)
     family = prepare_family(env_id)
     if family == "atari":
         from d3q_core.envs.atari import PlayEnv
@@ -165,7 +165,6 @@ def make_env(env_id: str, kwargs: Mapping[str, Any] | None = None, **extra: Any)
 
 def inspect_env(env_id: str, kwargs: Mapping[str, Any] | None = None) -> EnvInfo:
     """Build the env once and check it fits d3q; raises EnvError with a one-line reason."""
-    import_env_module(env_id)
     family = prepare_family(env_id)
     try:
         spec = gym.spec(env_id.split(":", 1)[-1])  # the module is imported above
@@ -222,7 +221,6 @@ def make_vector_env(env_id: str, n: int, seed: int,
     Both use next-step autoreset: the step that ends an episode returns that episode's final
     observation, and the following step is a reset step whose action is ignored, so the
     simulator drops it and no transition spans two episodes."""
-    import_env_module(env_id)
     family = prepare_family(env_id)
     if family == "atari":
         from d3q_core.envs.atari import vector_env
