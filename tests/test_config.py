@@ -76,6 +76,12 @@ def test_file_then_overrides(tmp_path):
          "cluster.simulator_resources.sim = -1: expected a number > 0"),
         ("cluster.learner_resources={gpu_box = true}",
          "cluster.learner_resources.gpu_box = True: expected a number > 0"),
+        ("cluster.learner_resources={GPU = 1}",
+         "cluster.learner_resources.GPU = 1: built into Ray"),
+        ("cluster.simulator_resources={CPU = 1}",
+         "cluster.simulator_resources.CPU = 1: built into Ray"),
+        ('cluster.replay_resources={"" = 1}',
+         "cluster.replay_resources. = 1: an empty name"),
     ],
 )
 def test_bad_overrides_fail_with_one_line_naming_the_key(assignment, fragment):

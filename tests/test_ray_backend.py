@@ -120,6 +120,44 @@ def test_a_killed_simulator_actor_comes_back_and_steps_go_on(cluster, tmp_path):
     assert wait_gone() == []
 
 
+@pytest.mark.timeout(120)
+def test_the_learners_answers_reach_a_replay_whose_experience_calls_all_wait(cluster):
+    """Experience calls wait in the replay actor until stored, and the rate limiter may hold
+    them until the learner's answers come: those must find a thread however many wait."""
+    from d3q_core.backends.ray.backend import ACTOR_THREADS, role_actor_classes
+    from d3q_core.backends.ray.data import EXPERIENCE_GROUP
+    from d3q_core.backends.ray.mailbox import ANSWERS, EXPERIENCE
+
+    replay = role_actor_classes(experience=2)["replay"].options(
+        num_cpus=0, max_concurrency=ACTOR_THREADS).remote("d3q: test replay", None, 0)
+    try:
+        deliver = replay.deliver.options(concurrency_group=EXPERIENCE_GROUP)
+        held = [deliver.remote(EXPERIENCE, [i]) for i in range(ACTOR_THREADS + 4)]
+        answers = [replay.deliver.remote(ANSWERS, [i]) for i in range(ACTOR_THREADS)]
+        assert ray.get(answers, timeout=60) == [True] * ACTOR_THREADS
+        assert ray.wait(held, timeout=0)[0] == []  # nobody stored them: still waiting
+    finally:
+        ray.kill(replay, no_restart=True)
+
+
+def test_a_backend_that_fails_to_start_leaves_no_actor(cluster, monkeypatch):
+    from d3q_core.backends.ray import backend
+    from d3q_core.config import build_config
+
+    def broken(*_a, **_k):
+        raise RuntimeError("telemetry broke")
+
+    monkeypatch.setattr(backend, "RayTelemetry", broken)
+    config = build_config(None, ["cluster.backend=ray"])
+    with pytest.raises(RuntimeError, match="telemetry broke"):
+        backend.RayBackend(config, None, n_simulators=1)
+    deadline = time.monotonic() + 10
+    while (hubs := [a for a in ray.util.list_named_actors(all_namespaces=True)
+                    if a["name"].endswith("-hub")]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert hubs == []
+
+
 @pytest.mark.timeout(240)
 def test_a_removed_nodes_simulators_come_back_when_a_node_with_the_resource_joins(cluster,
                                                                                    tmp_path):

@@ -13,6 +13,10 @@ from typing import Any
 
 from d3q_core.config.schema import SECTIONS, Config, ConfigError, field_types
 
+# Ray's own resources: an actor asks for them by num_cpus / num_gpus / memory, never by name
+# (Ray refuses them in `resources` only when the actor starts, deep in a traceback)
+RAY_BUILTIN_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -181,6 +185,11 @@ def validate(config: Config) -> Config:
         )
     for name in ("simulator", "learner", "replay", "evaluator"):
         for res, amount in getattr(config.cluster, f"{name}_resources").items():
+            if res in RAY_BUILTIN_RESOURCES or not res.strip():
+                raise ConfigError(f"cluster.{name}_resources.{res} = {amount!r}: "
+                                  f"{'an empty name' if not res.strip() else 'built into Ray'}"
+                                  "; name a custom resource (GPUs: cluster.learner_gpus; roles "
+                                  "take no CPU of their own)")
             if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount <= 0:
                 raise ConfigError(f"cluster.{name}_resources.{res} = {amount!r}: expected a "
                                   "number > 0 (how much of that Ray resource one asks for)")

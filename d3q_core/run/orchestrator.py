@@ -99,7 +99,9 @@ class Orchestrator:
         self.roles = Supervisor(self.backend, config.stop, self._restart_recipe, self.log)
         self.stall = StallWatch(config.stop, self.log)
         self.startup = StartupWatch(config.stop, config.replay.min_size, self.log)
-        self._heard: dict[str, float] = {}  # role -> monotonic time of its last message
+        # (role, index) -> monotonic time of its last message: by index, or one replay
+        # shard that hangs would be hidden by the others
+        self._heard: dict[tuple[str, int], float] = {}
         if self.resume_checkpoint is not None:
             meta = self.resume_meta
             self.counters.restore(int(meta.get("env_steps", 0)), int(meta["learner_samples"]),
@@ -276,7 +278,9 @@ class Orchestrator:
             return reason
         now, replay = time.monotonic(), st.replay_stats()
         started = st.learner_info is not None and self.flags.replay_ready.is_set()
-        silent = {role: now - t for role, t in self._heard.items()}
+        silent: dict[str, float] = {}  # role -> its longest-silent incarnation's silence
+        for (role, _), t in self._heard.items():
+            silent[role] = max(silent.get(role, 0.0), now - t)
         stalled = self.startup.check(now, started, st.learner_info is not None, replay,
                                      self.paused)
         stalled = stalled or self.stall.check(now, view.learner_samples,
@@ -298,7 +302,7 @@ class Orchestrator:
     def _handle(self, envelope: m.Envelope) -> None:
         role, index, msg = envelope.role, envelope.index, envelope.message
         st = self.state
-        self._heard[role] = time.monotonic()
+        self._heard[(role, index)] = time.monotonic()
         if isinstance(msg, (m.SimulatorStats, m.ReplayStats, m.LearnerStats)):
             st.latest[(role, index)] = msg
             if isinstance(msg, m.LearnerStats) and msg.samples > 0:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -29,6 +31,7 @@ from d3q_core.backends.local.process import (
 )
 from d3q_core.backends.ray.actor import PortSettings, RoleActor
 from d3q_core.backends.ray.control import LinkCounters, LinkFlag, LinkParamsIn
+from d3q_core.backends.ray.data import EXPERIENCE_GROUP
 from d3q_core.backends.ray.hub import RunHub
 from d3q_core.backends.ray.link import HubLink
 from d3q_core.backends.ray.telemetry import RayTelemetry
@@ -37,14 +40,34 @@ from d3q_core.roles.learner import TF_ENVIRONMENT
 from d3q_core.roles.messages import Command, Envelope
 from d3q_core.run.backend import RoleRecipe, RunFlags
 
-# every thread of a role actor but the role's own waits on a call: a handful is plenty, but
-# the replay holds one per experience call in flight (credits x simulators)
+# every thread of a role actor but the role's own waits on a call: a handful is plenty. The
+# replay's experience calls each hold a thread until stored, so they have a group of their
+# own (credits x the simulators feeding it, and as many again for calls a restarted
+# simulator's old incarnation left): however many wait there, the learner's answers, which
+# free the rate limiter that holds them, still get a thread
 ACTOR_THREADS = 8
 # single-threaded BLAS (tiny matrices; see backends/local/process.py), TensorFlow quiet, and
 # CUDA_VISIBLE_DEVICES left alone: Ray empties it for an actor that reserves no GPU, and the
 # learner's `learner.devices = auto` means every GPU of its node (MirroredStrategy)
 WORKER_ENV = {**dict.fromkeys(SINGLE_THREADED_BLAS, "1"), **TF_ENVIRONMENT,
               "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
+
+
+def experience_threads(n_simulators: int, shards: int, credits: int) -> int:
+    """Threads of a replay shard's experience group (see ACTOR_THREADS)."""
+    return 2 * -(-n_simulators // shards) * credits
+
+
+def role_actor_classes(experience: int) -> dict[str, Any]:
+    """One actor class per role, so that ps and top show `ray::d3q_learner` (Ray titles an
+    actor's process by its class, over any title set inside); the replay's has the
+    experience group (Ray takes concurrency groups on the class only, not in `options`)."""
+    classes = {}
+    for role in ("simulator", "replay", "learner", "evaluator"):
+        cls = type(f"d3q_{role}", (RoleActor,), {})
+        classes[role] = (ray.remote(concurrency_groups={EXPERIENCE_GROUP: experience})(cls)
+                         if role == "replay" else ray.remote(cls))
+    return classes
 
 
 class NodeNames(dict):
@@ -184,8 +207,17 @@ def stop_host(host: subprocess.Popen) -> None:
         host.stdin.close()
     try:
         host.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        host.kill()
+    except subprocess.TimeoutExpired:  # stuck stopping Ray: it and all it started go
+        try:
+            tree = [*psutil.Process(host.pid).children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        with contextlib.suppress(OSError):
+            os.killpg(host.pid, signal.SIGKILL)  # its own session: pgid == pid
+        for p in tree:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        host.wait(timeout=5)
 
 
 def route_ray_messages(output: str | None) -> None:
@@ -213,7 +245,17 @@ class RayBackend:
                  output: str | None = None):
         self.config, self.output = config, output
         route_ray_messages(output)
+        self.hub: Any = None
+        self.telemetry: RayTelemetry | None = None
+        self._actors: list[Any] = []
         self.host = connect(config, output)
+        try:
+            self._open(config, n_simulators, paused)
+        except BaseException:  # a failed start leaves nothing either: not the hub, nor Ray
+            self.close()
+            raise
+
+    def _open(self, config: Config, n_simulators: int, paused: bool) -> None:
         cl = config.cluster
         self.namespace = ray.get_runtime_context().namespace
         prefix = f"d3q-{uuid.uuid4().hex[:8]}-"
@@ -235,15 +277,11 @@ class RayBackend:
                                      config.replay.queue_batches,
                                      config.simulators.batch_seconds, config.replay.prefetch,
                                      cl.sample_batches_per_call, config.replay.shards)
-        # one actor class per role, so that ps and top show `ray::d3q_learner` (Ray titles
-        # an actor's process by its class, over any title set inside)
-        self._role_actors = {role: ray.remote(type(f"d3q_{role}", (RoleActor,), {}))
-                             for role in ("simulator", "replay", "learner", "evaluator")}
+        self._role_actors = role_actor_classes(
+            experience_threads(n_simulators, config.replay.shards, config.replay.queue_batches))
         # a private instance's workers have WORKER_ENV already (a runtime env would start
         # a fresh worker for each actor instead of taking a prestarted one)
         self._env = None if self.host is not None else {"env_vars": WORKER_ENV}
-        self._n_simulators = n_simulators
-        self._actors: list[Any] = []
         self._events: list[Envelope] = []
 
     # --- roles -------------------------------------------------------------------------------
@@ -256,13 +294,9 @@ class RayBackend:
         return {k: float(v) for k, v in wanted.items()}
 
     def start(self, recipe: RoleRecipe) -> RayHandle:
-        threads = ACTOR_THREADS
-        if recipe.role == "replay":  # a thread per experience call in flight to it
-            feeding = -(-self._n_simulators // self.config.replay.shards)
-            threads += feeding * self.config.replay.queue_batches
         options: dict[str, Any] = {
             "num_cpus": 0, "resources": self._resources(recipe.role), "max_restarts": 0,
-            "max_concurrency": threads}
+            "max_concurrency": ACTOR_THREADS}
         if self._env is not None:
             options["runtime_env"] = self._env
         if recipe.role == "learner" and self.config.cluster.learner_gpus:
@@ -301,10 +335,12 @@ class RayBackend:
     def close(self) -> None:
         """Every actor this run started goes; a private instance is stopped."""
         for actor in [*self._actors, self.hub]:
-            with contextlib.suppress(Exception):
-                ray.kill(actor, no_restart=True)
+            if actor is not None:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor, no_restart=True)
         self._actors.clear()
-        self.telemetry.close()
+        if self.telemetry is not None:
+            self.telemetry.close()
         if self.host is not None:
             ray.shutdown()  # this driver leaves; the host stops the instance
             stop_host(self.host)

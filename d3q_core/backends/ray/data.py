@@ -22,6 +22,8 @@ from d3q_core.backends.ray.mailbox import ANSWERS, EXPERIENCE, SAMPLES, Mailbox
 from d3q_core.roles.messages import Experience
 from d3q_core.roles.ports import Flag
 
+EXPERIENCE_GROUP = "experience"  # the replay actor's threads for experience calls
+
 
 class Calls:
     """Calls made and not yet seen finished; whether one failed (its actor has gone) is
@@ -65,8 +67,8 @@ class ExperienceCalls:
     `credits` calls the replay has not finished storing."""
 
     def __init__(self, replay: Any, credits: int, batch_seconds: float, stop: Flag):
-        self.replay, self.credits, self.batch_seconds, self.stop = (replay, credits,
-                                                                    batch_seconds, stop)
+        self.credits, self.batch_seconds, self.stop = credits, batch_seconds, stop
+        self._deliver = replay.deliver.options(concurrency_group=EXPERIENCE_GROUP)
         self._batch: list[Experience] = []
         self._since = 0.0
         self._calls = Calls()
@@ -78,7 +80,7 @@ class ExperienceCalls:
         if time.monotonic() - self._since < self.batch_seconds:
             return True
         batch, self._batch = self._batch, []
-        self._calls.add(self.replay.deliver.remote(EXPERIENCE, batch))
+        self._calls.add(self._deliver.remote(EXPERIENCE, batch))
         while len(self._calls) >= self.credits:  # out of credits: wait for the replay
             if not self._calls.wait_one(0.05):
                 return False  # the replay has gone

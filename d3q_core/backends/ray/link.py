@@ -27,6 +27,10 @@ from d3q_core.roles.messages import Command, Envelope, ParamMeta
 SYNC_SECONDS = {"learner": 0.05, "simulator": 0.05, "replay": 0.1, "evaluator": 0.1,
                 "run": 0.1}
 EVENTS_PENDING = 512  # a role's unsent events; stats beyond that are dropped, as on a full pipe
+# How long a sync may take before the hub counts as gone. A dead hub (or node) fails a call
+# at once; only a hub that is alive and slow (a loaded machine, a long pause) takes this
+# long, and that is no reason to end the run: the call made is waited on, never made twice.
+HUB_PATIENCE_SECONDS = 30.0
 
 
 class HubLink:
@@ -60,16 +64,16 @@ class HubLink:
         return True
 
     def add_env_steps(self, steps: int, episodes: int) -> None:
-        with self._lock:
+        with self._lock:  # a sync applying the hub's totals meanwhile would lose these
             self._pending.env_steps += steps
             self._pending.episodes += episodes
-        self.env_steps += steps
-        self.episodes += episodes
+            self.env_steps += steps
+            self.episodes += episodes
 
     def set_learner(self, samples: int, steps: int) -> None:
         with self._lock:
             self._pending.learner = (samples, steps)
-        self.learner_samples, self.learner_steps = samples, steps
+            self.learner_samples, self.learner_steps = samples, steps
 
     def set_flag(self, name: str, value: bool) -> None:
         (self.flags[name].set if value else self.flags[name].clear)()
@@ -79,8 +83,8 @@ class HubLink:
             self.sync()
 
     def set_call_batch(self, value: int) -> None:
-        self.call_batch = value
         with self._lock:
+            self.call_batch = value
             self._pending.call_batch = value
         self.sync()  # the replay configures its batches from it
 
@@ -116,7 +120,7 @@ class HubLink:
                 update.params = self._params_source.take()
             try:
                 state = ray.get(self.hub.sync.remote(update, wait_events),
-                                timeout=max(10.0, 2 * wait_events))
+                                timeout=HUB_PATIENCE_SECONDS + wait_events)
             except (ray.exceptions.RayError, OSError):
                 self._hub_gone()
                 return None

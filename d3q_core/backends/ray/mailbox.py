@@ -16,6 +16,25 @@ from typing import Any
 EXPERIENCE, SAMPLES, ANSWERS = "experience", "samples", "answers"
 
 
+class Receipt:
+    """An experience call's wait: `set` once the role has stored its last batch, released
+    by `discard` when the role ended first (its caller must not count it as stored)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.stored = False
+
+    def set(self) -> None:
+        self.stored = True
+        self._event.set()
+
+    def discard(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+
 class Mailbox:
     def __init__(self) -> None:
         self.activity = threading.Event()  # something arrived since the role last looked
@@ -25,8 +44,9 @@ class Mailbox:
         self._closed = False
 
     def deliver(self, channel: str, payload: Any) -> bool:
-        """On the caller's thread; an experience waits until stored. False once closed."""
-        done = threading.Event() if channel == EXPERIENCE else None
+        """On the caller's thread; an experience waits until stored. False once closed
+        (for an experience: unless it was stored before)."""
+        done = Receipt() if channel == EXPERIENCE else None
         with self._lock:
             if self._closed:
                 return False
@@ -36,9 +56,10 @@ class Mailbox:
             while not done.wait(0.5):
                 if self._closed:
                     return False
+            return done.stored
         return True
 
-    def take(self, channel: str) -> tuple[Any, threading.Event | None] | None:
+    def take(self, channel: str) -> tuple[Any, Receipt | None] | None:
         with self._lock:
             queue = self._queues[channel]
             return queue.popleft() if queue else None
@@ -58,6 +79,6 @@ class Mailbox:
             for queue in self._queues.values():
                 for _, done in queue:
                     if done is not None:
-                        done.set()
+                        done.discard()
                 queue.clear()
         self.activity.set()

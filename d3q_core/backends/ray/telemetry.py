@@ -64,9 +64,10 @@ class RayTelemetry:
                 del self._asked[name]
                 try:
                     self._answers[name] = ray.get(ref)
-                except ray.exceptions.RayError:  # the node or its actor has gone
-                    self._answers.pop(name, None)
-                    self._actors.pop(name, None)
+                except ray.exceptions.RayError:  # the node or its actor has gone (or broke:
+                    self._answers.pop(name, None)  # then it goes, a new one is asked next)
+                    with contextlib.suppress(Exception):
+                        ray.kill(self._actors.pop(name), no_restart=True)
         for name, pids in self._pids.items():
             actor = self._actor(name)
             if actor is not None and name not in self._asked:
