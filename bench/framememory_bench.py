@@ -7,7 +7,8 @@ streams x 4 steps: add_frames (overwriting the oldest frames, which kills the tr
 needed them) then add of the 128 transitions those steps completed. `rebuild` rows time only
 the stack rebuild of 256 sampled slots: the numba kernel FrameMemory uses against NumPy fancy
 indexing into a buffer and then into the record fields. Each figure is the median of several
-timed windows.
+timed windows. `snapshot` rows: the full Atari memory saved (fsync included) and loaded back,
+once, in a temporary folder under the current directory (the disk a run writes to).
 
     python -m bench.framememory_bench [--quick] [--capacity N]
 """
@@ -16,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -147,6 +151,36 @@ def measure(layout: FrameLayout, capacity: int, repeats: int, window: float) -> 
     return rows
 
 
+def snapshot(layout: FrameLayout, capacity: int, where: Path) -> list[dict]:
+    """A full memory saved and loaded back: the file's size, the seconds each took (the save
+    includes its fsync), and the most memory the load held beyond the memory it made."""
+    mem = FrameMemory(capacity, layout, STREAMS, seed=0)
+    feeder = Feeder(mem)
+    while feeder.calls * STEPS < mem.ring + 2 * STEPS:
+        feeder.step()
+    path = where / "frames.npz"
+    t0 = time.perf_counter()
+    mem.save(path)
+    save_s = time.perf_counter() - t0
+    size = path.stat().st_size
+    del mem, feeder
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    back = FrameMemory.load(path)
+    load_s = time.perf_counter() - t0
+    extra = tracemalloc.get_traced_memory()[1] - back.nbytes
+    tracemalloc.stop()
+    path.unlink()
+    name = "atari" if layout.stack > 1 else "minatar"
+    return [{"layout": name, "op": "snapshot bytes", "value": size,
+             "note": f"{size / 2**30:.2f} GiB at {capacity:,}, full"},
+            {"layout": name, "op": "snapshot save s", "value": save_s,
+             "note": f"{size / save_s / 1e6:,.0f} MB/s, fsync included"},
+            {"layout": name, "op": "snapshot load s", "value": load_s,
+             "note": f"{size / load_s / 1e6:,.0f} MB/s; {max(extra, 0) / 2**20:,.0f} MiB held "
+                     "beyond the memory"}]
+
+
 def run(quick: bool = False, capacity: int = 200_000) -> list[dict]:
     """Measure both layouts; prints a table and returns its rows."""
     repeats, window = (3, 0.3) if quick else (7, 1.0)
@@ -158,8 +192,11 @@ def run(quick: bool = False, capacity: int = 200_000) -> list[dict]:
                         "note": f"{need / 2**30:.2f} GiB at {cap:,} (not allocated)"})
     for layout in (ATARI, MINATAR):
         results += measure(layout, capacity, repeats, window)
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as where:  # the disk runs write to
+        results += snapshot(ATARI, capacity, Path(where))
     for r in results:
-        print(f"{r['layout']:<9}{r['op']:<18}{r['value']:>14,.0f}  {r['note']}", flush=True)
+        value = f"{r['value']:>14,.1f}" if r["op"].endswith(" s") else f"{r['value']:>14,.0f}"
+        print(f"{r['layout']:<9}{r['op']:<18}{value}  {r['note']}", flush=True)
     for op, target in TARGETS.items():
         got = next(r["value"] for r in results if r["layout"] == "atari" and r["op"] == op)
         ok = got <= target if op.startswith("bytes") else got >= target

@@ -436,6 +436,28 @@ def test_save_load_round_trip(tmp_path):
     assert live_priorities(mem) == live_priorities(back)
 
 
+def test_loading_a_snapshot_reads_the_frames_in_place_not_twice(tmp_path):
+    """The frames are nearly all of a snapshot: loading must not hold a second copy."""
+    import tracemalloc
+
+    mem = FrameMemory(8_000, ATARI, 4, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        mem.add_frames(np.arange(4), rng.integers(0, 256, (1000, 4, 84, 84), np.uint8),
+                       np.minimum(np.arange(1000), 255)[:, None].repeat(4, 1))
+    path = tmp_path / "frames.npz"
+    mem.save(path)
+    frames = mem._frames.nbytes
+    tracemalloc.start()
+    try:
+        back = FrameMemory.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(back._frames, mem._frames)
+    assert frames <= peak < 1.3 * frames, (peak, frames)
+
+
 def test_corrupt_snapshots_are_refused_naming_the_file(tmp_path):
     path = tmp_path / "frames.npz"
     path.write_bytes(b"not a zip file")
