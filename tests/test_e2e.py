@@ -56,9 +56,9 @@ def test_headless_run_with_a_sample_limit(tmp_path):
 
 @pytest.mark.timeout(240)
 def test_headless_run_reaches_an_easy_goal(tmp_path):
-    run_dir = tmp_path / "run"
+    run_dir, shared = tmp_path / "run", tmp_path / "shared"
     w = Watched(["--no-ui", "--run-dir", str(run_dir), *TINY, "--set", "stop.goal=30",
-                 "--set", "stop.max_seconds=150"])
+                 "--set", "stop.max_seconds=150", "--set", f"cluster.storage={shared}"])
     code, out, err = w.wait(timeout=200)
     assert code == 0, (out, err)
     assert w.survivors() == []
@@ -67,12 +67,16 @@ def test_headless_run_reaches_an_easy_goal(tmp_path):
     assert result["seconds_to_goal"] > 0 and result["env_steps_at_goal"] > 0
     assert result["confirmed_eval_mean"] is not None
     assert (run_dir / "checkpoints" / "best.npz").is_file()
+    # cluster.storage: the checkpoints are there, the run directory links to them
+    assert (shared / "run" / "checkpoints" / "best.npz").is_file()
+    assert list((shared / "run" / "checkpoints").glob("ckpt-*.npz"))
     # the crossing counted only after the re-check: 4 episodes + 68 more of the same version
     assert "at the goal over 72 greedy episodes" in (run_dir / "log.txt").read_text()
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, report):
     (tmp_path / "broken.toml").write_text("[learner\nbatch_size = 64\n")
+    (tmp_path / "afile").write_text("x")
     for args, fragment in [
         (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
         (["--env", "Pendulum-v1"], "Discrete"),
@@ -86,6 +90,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, report):
         (["--set", "learner.hidden=64,100000"], "learner.hidden"),
         (["--set", "learner.gamma=0.9"], "'algorithm.gamma'"),
         (["--set", "stop.max_seconds=1e12"], "stop.max_seconds"),
+        (["--set", f"cluster.storage={tmp_path / 'afile'}"], "cluster.storage"),
         ([], "D3Q_FAULTS: unknown fault 'bogus'"),
     ]:
         env = {"D3Q_FAULTS": "bogus=1"} if not args else None

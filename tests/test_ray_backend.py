@@ -15,6 +15,7 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
+from d3q_core.algo.memory import ReplayMemory
 from d3q_core.storage.checkpoint import load_checkpoint, newest_checkpoint
 from tests.helpers import TINY, Watched
 from tests.test_rundir import read_events
@@ -69,10 +70,11 @@ def wait_gone(seconds: float = 10.0) -> list[int]:
 
 @pytest.mark.timeout(240)
 def test_a_sharded_run_on_two_nodes_places_roles_and_leaves_a_full_run_dir(cluster, tmp_path):
-    run_dir = tmp_path / "run"
+    run_dir, shared = tmp_path / "run", tmp_path / "shared"
     w = Watched(["--no-ui", "--backend", "ray", "--address", cluster.address,
                  "--run-dir", str(run_dir), *TINY, *PLACED, "--set", "simulators.count=2",
-                 "--set", "replay.shards=2",
+                 "--set", "replay.shards=2", "--set", "replay.snapshot=true",
+                 "--set", f"cluster.storage={shared}",
                  "--set", "stop.max_learner_samples=6000", "--set", "stop.goal=10000"])
     code, out, err = w.wait(timeout=200)
     assert code == 1, (out[-2000:], err[-2000:])  # the sample limit ended it
@@ -86,7 +88,13 @@ def test_a_sharded_run_on_two_nodes_places_roles_and_leaves_a_full_run_dir(clust
     assert nodes["learner"] == nodes["replay"] == nodes["replay 1"]  # shards beside it
     assert nodes["simulator 0"] == nodes["simulator 1"] != nodes["learner"]
     assert result["best_eval_mean"] is not None
-    assert list((run_dir / "checkpoints").glob("ckpt-*.npz"))
+    # the learner's checkpoints and each shard's snapshot went to the storage, which the run
+    # directory links to
+    stored = shared / "run" / "checkpoints"
+    assert list(stored.glob("ckpt-*.npz")) and list((run_dir / "checkpoints").glob("ckpt-*.npz"))
+    sizes = [ReplayMemory.load(stored / name).stats().size
+             for name in ("replay.npz", "replay-1.npz")]
+    assert all(size > 0 for size in sizes) and sum(sizes) >= 200  # replay.min_size
     tags = {v.tag for e in read_events(run_dir / "tb") for v in e.summary.value}
     assert {"eval/mean_return", "replay/size", "simulators/env_steps"} <= tags
     assert wait_gone() == []  # every actor the run started has gone; the cluster stays

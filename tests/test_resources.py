@@ -11,7 +11,11 @@ from d3q_core.algo.memory import ReplayMemory
 from d3q_core.algo.qnet import QNetSpec
 from d3q_core.algo.transitions import transition_dtype
 from d3q_core.config import ConfigError, build_config
-from d3q_core.run.resources import check_replay_fits, check_replay_snapshot
+from d3q_core.run.resources import (
+    check_replay_fits,
+    check_replay_snapshot,
+    replay_snapshot_paths,
+)
 
 SPEC = QNetSpec(4, 2, (8,), True)
 
@@ -65,3 +69,25 @@ def test_a_frame_snapshot_must_have_a_stream_for_every_env_copy(tmp_path):
         check_replay_snapshot(path, cfg, ATARI, n_simulators=2)
     with pytest.raises(ConfigError, match=r"frames \(this env has flat observations\)"):
         check_replay_snapshot(path, cfg)
+
+
+def test_each_shard_has_its_snapshot_and_another_number_of_shards_is_refused(tmp_path):
+    paths = replay_snapshot_paths(tmp_path, 3)
+    assert [p.name for p in paths] == ["replay.npz", "replay-1.npz", "replay-2.npz"]
+    sharded = build_config(None, ["replay.capacity=3000", "replay.shards=3",
+                                  "cluster.backend=ray"])
+    ReplayMemory(1000, transition_dtype(4), seed=0).save(paths[1])  # a shard's share
+    check_replay_snapshot(paths[1], sharded, shard=1)
+    with pytest.raises(ConfigError, match=r"capacity 1000 \(config.toml: 3000\)"):
+        check_replay_snapshot(paths[1], build_config(None, ["replay.capacity=3000"]))
+    ReplayMemory(3000, transition_dtype(4), seed=0).save(paths[0])  # of one memory
+    with pytest.raises(ConfigError, match=r"capacity 3000 \(replay.capacity over 3 shards: "
+                                          r"1000\)"):
+        check_replay_snapshot(paths[0], sharded)
+    # a frame shard's streams are those of the simulators that feed it (i mod shards)
+    frames = build_config(None, ["replay.capacity=8000", "replay.shards=2",
+                                 "cluster.backend=ray"])
+    FrameMemory(4000, ATARI, 16, seed=0).save(paths[1])
+    check_replay_snapshot(paths[1], frames, ATARI, n_simulators=3, shard=1)
+    with pytest.raises(ConfigError, match=r"16 env streams \(this run's simulators have 32"):
+        check_replay_snapshot(paths[1], frames, ATARI, n_simulators=3, shard=0)

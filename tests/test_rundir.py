@@ -161,6 +161,35 @@ def test_failed_write_probe_fails_even_as_root(tmp_path, monkeypatch):
                                "(not writable: permission denied)")
 
 
+def test_storage_holds_the_checkpoints_and_the_run_directory_links_to_them(tmp_path):
+    shared = tmp_path / "shared"
+    a = RunDir.create(tmp_path, "CartPole-v1", explicit=tmp_path / "a", storage=shared)
+    assert a.checkpoints.is_symlink() and a.checkpoints.resolve() == shared / "a" / "checkpoints"
+    (a.checkpoints / "ckpt-1.npz").write_bytes(b"x")
+    assert (shared / "a" / "checkpoints" / "ckpt-1.npz").read_bytes() == b"x"
+    assert a.holds_a_run()
+    # another run of the same name elsewhere gets a folder of its own there
+    b = RunDir.create(tmp_path, "CartPole-v1", explicit=tmp_path / "elsewhere" / "a",
+                      storage=shared)
+    assert b.checkpoints.resolve() == shared / "a-2" / "checkpoints"
+    assert not list(b.checkpoints.iterdir())
+    a.write_config(Config())
+    assert RunDir.open_existing(a.path).checkpoints.is_dir()
+    (shared / "a" / "checkpoints" / "ckpt-1.npz").unlink()
+    (shared / "a" / "checkpoints").rmdir()  # the storage is not mounted here
+    with pytest.raises(RunDirError, match="cannot be reached"):
+        RunDir.open_existing(a.path)
+
+
+def test_a_storage_that_cannot_be_written_is_refused_before_the_run_directory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(RunDirError) as info:
+        RunDir.create(tmp_path, "CartPole-v1", explicit=tmp_path / "run", storage=blocker)
+    assert str(info.value).startswith(f"cluster.storage = '{blocker}': cannot create it")
+    assert not (tmp_path / "run").exists()
+
+
 def test_open_existing_needs_a_config(tmp_path):
     with pytest.raises(RunDirError, match="no such run directory"):
         RunDir.open_existing(tmp_path / "nowhere")

@@ -81,11 +81,25 @@ def test_shard_stats_are_shown_as_one_memory():
 
 @pytest.mark.parametrize("sets, fragment", [
     (["replay.shards=2"], "needs cluster.backend = 'ray'"),
-    (["replay.shards=2", "cluster.backend=ray", "replay.snapshot=true"],
-     "snapshots of a sharded replay are not built yet"),
     (["replay.shards=9", "cluster.backend=ray", "replay.capacity=8", "replay.min_size=4"],
      "must be <= replay.capacity"),
 ])
 def test_sharding_settings_are_checked(sets, fragment):
     with pytest.raises(ConfigError, match=fragment):
         build_config(None, sets)
+
+
+def test_each_shard_is_restored_from_its_own_snapshot(tmp_path):
+    from d3q_core.algo.qnet import QNetSpec
+    from d3q_core.run.plan import RolePlan
+    from d3q_core.run.resources import replay_snapshot_paths
+
+    cfg = build_config(None, ["replay.shards=3", "cluster.backend=ray"])
+    paths = replay_snapshot_paths(tmp_path, 3)
+    plan = RolePlan(cfg, QNetSpec(4, 2, (8,), True), 500.0, 3, tmp_path, 1,
+                    replay_restore=paths)
+    restored = [r.make.args[3] for r in plan.replays()]  # Replay(cfg, spec, seed, restore, ...)
+    assert restored == paths
+    assert [r.make.args[4] for r in plan.replays()] == [0, 1, 2]  # the shard each is
+    fresh = RolePlan(cfg, QNetSpec(4, 2, (8,), True), 500.0, 3, tmp_path, 1)
+    assert [r.make.args[3] for r in fresh.replays()] == [None] * 3

@@ -193,6 +193,11 @@ class ClusterConfig:
     # (100 KB; a bigger argument goes through the object store: 4 CartPole batches of 512
     # cost 1.86 ms to submit, 3 cost 0.65 ms), at most 8
     sample_batches_per_call: int = _f(0, min=0, max=1024)
+    # where checkpoints and replay snapshots go: "" the run directory (the learner's and the
+    # replay's nodes must reach it at the same path: one machine, or a shared filesystem);
+    # else a folder every node mounts at this path (NFS, a cloud bucket's mount): the run
+    # writes to a folder of its own there, and the run directory's checkpoints/ links to it
+    storage: str = _f("")
 
 
 @dataclass

@@ -197,9 +197,6 @@ def validate(config: Config) -> Config:
     if shards > 1 and config.cluster.backend != "ray":
         raise ConfigError(f"replay.shards = {shards}: needs cluster.backend = 'ray' (the local "
                           "backend runs one replay process)")
-    if shards > 1 and config.replay.snapshot:
-        raise ConfigError(f"replay.shards = {shards}: replay.snapshot takes one memory; "
-                          "snapshots of a sharded replay are not built yet")
     if shards > config.replay.capacity:
         raise ConfigError(f"replay.shards = {shards}: must be <= replay.capacity "
                           f"({config.replay.capacity})")

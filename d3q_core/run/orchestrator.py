@@ -30,7 +30,8 @@ from d3q_core.run.cores import learner_threads, simulator_count
 from d3q_core.run.evalhistory import EvalHistory
 from d3q_core.run.plan import RolePlan
 from d3q_core.run.processrows import process_rows
-from d3q_core.run.resources import check_replay_fits, check_replay_snapshot
+from d3q_core.run.replaysnapshots import ReplaySnapshots
+from d3q_core.run.resources import check_replay_fits
 from d3q_core.run.result import RunResult, save_best, write_result
 from d3q_core.run.resumepoint import load_resume_point, resumed_evals, write_run_state
 from d3q_core.run.runstate import RunState
@@ -62,7 +63,8 @@ class Orchestrator:
         self.spec = choose_network(info, config.learner)
         self.layout = FrameLayout(info.frame_shape, info.stack) if info.pixels else None
         self.n_simulators = simulator_count(config)
-        check_replay_fits(config, self.spec, self.layout, self.n_simulators)
+        self.replay_bytes = check_replay_fits(config, self.spec, self.layout,
+                                              self.n_simulators)
         preflight(config)  # a cluster to join answers, before anything is made on disk
         self.faults, self._faults_line = check_environment()
         self.resume_checkpoint: Path | None = None
@@ -73,25 +75,27 @@ class Orchestrator:
             self.resume_checkpoint, self.resume_meta = load_resume_point(
                 self.rundir, self.env_id, self.spec)
         else:
-            self.rundir = RunDir.create(Path(config.run.root), self.env_id, run_dir)
+            self.rundir = RunDir.create(Path(config.run.root), self.env_id, run_dir,
+                                        Path(config.cluster.storage).expanduser()
+                                        if config.cluster.storage else None)
             self.rundir.lock()
         self.rundir.write_config(config)
         self.run_dir = self.rundir.path
-        self.replay_snapshot_path = self.rundir.checkpoints / "replay.npz"
+        # what the learner and the replay write to, by a path that means the same on every
+        # node: absolute, and the storage folder itself rather than the link to it
+        self.checkpoints = self.rundir.checkpoints.resolve()
+        self.snapshots = ReplaySnapshots(config, self.checkpoints, self.replay_bytes)
         self.threads = learner_threads(config, self.n_simulators)
         self.backend = backend_factory(config, self.spec, self.n_simulators,
                                        output=str(self.rundir.log_path))
         backend_ready = time.time()  # a Ray backend's start-up is most of the wait so far
         self.flags, self.counters = self.backend.flags, self.backend.counters
         self.params = self.backend.params
-        restore = None
-        if config.replay.snapshot and self.resume_checkpoint and \
-                self.replay_snapshot_path.is_file():
-            check_replay_snapshot(self.replay_snapshot_path, config, self.layout,
-                                  self.n_simulators)
-            restore = self.replay_snapshot_path
+        restore = self.snapshots.restore(self.layout, self.n_simulators) \
+            if self.snapshots.enabled and self.resume_checkpoint else None
         self.plan = RolePlan(config, self.spec, self.goal, self.n_simulators,
-                             self.rundir.checkpoints, self.threads, self.resume_checkpoint,
+                             self.checkpoints, self.threads,
+                             self.resume_checkpoint and self.resume_checkpoint.resolve(),
                              restore, self.layout)
         self.state = RunState(self.env_id, str(self.run_dir), self.goal,
                               started_at if started_at is not None else time.time(),
@@ -108,7 +112,6 @@ class Orchestrator:
                                   int(meta.get("learner_steps", 0)))
             records = resumed_evals(self.rundir, int(meta["learner_samples"]))
             self.state.evals = EvalHistory(EvalPoint(**e) for e in records)
-        self._replay_saved = threading.Event()
         self._stop_request: str | None = None
         self._abort = False
         self._fatal: str | None = None
@@ -171,7 +174,11 @@ class Orchestrator:
         cfg, plan = self.config, self.plan
         self.roles.start(plan.learner())
         if plan.replay_restore is not None:
-            self.log(f"restoring the replay memory from {plan.replay_restore}")
+            self.log("restoring the replay memory from "
+                     f"{', '.join(str(p) for p in plan.replay_restore)}")
+        elif self.snapshots.partial:
+            self.log(f"replay snapshots of only some shards ({self.snapshots.partial}): "
+                     "resuming with empty replay memories", "warning")
         for recipe in plan.replays():
             self.roles.start(recipe)
         for i in range(self.n_simulators):
@@ -284,12 +291,25 @@ class Orchestrator:
         stalled = self.startup.check(now, started, st.learner_info is not None, replay,
                                      self.paused)
         stalled = stalled or self.stall.check(now, view.learner_samples,
-                                              started and not self.paused, replay, silent)
+                                              started and not self.paused
+                                              and not self.snapshots.saving(now), replay,
+                                              silent)
         st.stall = self.stall.stage or self.startup.stage
         if stalled is not None:
             self._set_fatal(stalled)
             return "stalled"
         return None
+
+    def _warn_if_checkpoints_stay_on_a_node(self) -> None:
+        """On a cluster without cluster.storage, a learner on another node writes its
+        checkpoints to that node's disk, where resume and evaluate on this one miss them."""
+        learner = self.roles.find("learner")
+        node = learner.handle.node if learner is not None else "head"
+        if self.config.cluster.storage or node in ("head", "local", "?"):
+            return
+        self.log(f"the learner runs on {node}: its checkpoints go to {self.checkpoints} on "
+                 "that node's disk; set cluster.storage to a folder every node mounts",
+                 "warning")
 
     def _send(self, role: str, command: m.Command) -> None:
         if not self.backend.send(role, command):
@@ -314,15 +334,15 @@ class Orchestrator:
             st.learner_info = msg
             self.log(f"learner ready on {', '.join(msg.devices)}: {msg.replicas} replica(s), "
                      f"global batch {msg.global_batch}")
+            self._warn_if_checkpoints_stay_on_a_node()
         elif isinstance(msg, m.CheckpointSaved):
             st.last_checkpoint = msg.path
             self.log(f"checkpoint ({msg.reason}): {msg.path}")
             self._write_run_state()
-            if self.config.replay.snapshot:
-                self._replay_saved.clear()
-                self.backend.send("replay", m.SaveReplay(str(self.replay_snapshot_path)))
+            if self.snapshots.enabled:
+                self.snapshots.request(self._send)
         elif isinstance(msg, m.ReplaySaved):
-            self._replay_saved.set()
+            self.snapshots.saved(index)
             self.log(f"replay memory saved: {msg.path}")
         elif isinstance(msg, m.EvalResult):
             self._on_eval(msg)
@@ -368,7 +388,8 @@ class Orchestrator:
         if st.goal_eval is None:
             learner_stop = m.Stop(final_checkpoint=st.stop_reason not in ("error", "stalled"))
         stop_roles(self.backend, self.roles, self._drain, learner_stop=learner_stop,
-                   replay_saved=self._replay_saved.is_set if self.config.replay.snapshot
+                   replay_seconds=self.snapshots.seconds,
+                   replay_saved=self.snapshots.all_saved if self.snapshots.enabled
                    else None, abort=self._abort)
         for envelope in self.backend.last_events():
             self._handle(envelope)

@@ -21,8 +21,9 @@ from d3q_core.run.backend import RoleRecipe
 class RolePlan:
     def __init__(self, config: Config, spec: QNetSpec, goal: float, n_simulators: int,
                  checkpoints: Path, learner_threads: int, resume_checkpoint: Path | None = None,
-                 replay_restore: Path | None = None, layout: FrameLayout | None = None):
-        """`layout`: a pixel env's frames (None: flat vectors)."""
+                 replay_restore: list[Path] | None = None, layout: FrameLayout | None = None):
+        """`replay_restore`: each shard's snapshot to resume from; `layout`: a pixel env's
+        frames (None: flat vectors)."""
         self.config, self.spec, self.goal = config, spec, goal
         self.layout = layout
         self.n_simulators = n_simulators
@@ -38,8 +39,9 @@ class RolePlan:
     def replays(self) -> list[RoleRecipe]:
         """One recipe per shard (`replay.shards`; one memory unless sharded)."""
         return [RoleRecipe("replay", i, 0, partial(
-            Replay, self.config, self.spec, self.config.run.seed, self.replay_restore, i,
-            self.layout, self.n_simulators)) for i in range(self.config.replay.shards)]
+            Replay, self.config, self.spec, self.config.run.seed,
+            self.replay_restore[i] if self.replay_restore else None, i, self.layout,
+            self.n_simulators)) for i in range(self.config.replay.shards)]
 
     def simulator(self, index: int, incarnation: int = 0) -> RoleRecipe:
         seed = self.config.run.seed * 1000 + index * 97 + 1

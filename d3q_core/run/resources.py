@@ -66,22 +66,34 @@ def check_replay_fits(config: Config, spec: QNetSpec, layout: FrameLayout | None
     return needed
 
 
+def replay_snapshot_paths(checkpoints: Path, shards: int) -> list[Path]:
+    """Where each replay shard saves its memory: replay.npz, then replay-1.npz, ..."""
+    return [checkpoints / ("replay.npz" if i == 0 else f"replay-{i}.npz")
+            for i in range(shards)]
+
+
 def check_replay_snapshot(path: Path, config: Config, layout: FrameLayout | None = None,
-                          n_simulators: int = 1) -> None:
-    """A resumed replay memory must be the one these settings describe: its capacity and
-    alpha are refused, not silently taken from the snapshot; a frame memory must hold
-    these frames and a stream for every env copy the run's simulators now have."""
+                          n_simulators: int = 1, shard: int = 0) -> None:
+    """A resumed replay memory (shard) must be the one these settings describe: its
+    capacity and alpha are refused, not silently taken from the snapshot (a shard holds its
+    share of replay.capacity, so a snapshot of another number of shards is refused too); a
+    frame memory must hold these frames and a stream for every env copy it is fed."""
     try:
         meta = ReplayMemory.read_meta(path)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"{path}: unreadable replay snapshot ({exc.__class__.__name__}); "
                           "move it aside to resume without the replay memory") from None
     r = config.replay
-    differs = [f"{key} {meta.get(key)!r} (config.toml: {want!r})"
-               for key, want in (("capacity", r.capacity), ("alpha", r.alpha))
+    capacity = -(-r.capacity // r.shards)
+    differs = [f"{key} {meta.get(key)!r} ({what}: {want!r})"
+               for key, want, what in (
+                   ("capacity", capacity, "config.toml" if r.shards == 1 else
+                    f"replay.capacity over {r.shards} shards"),
+                   ("alpha", r.alpha, "config.toml"))
                if meta.get(key) != want]
     if layout is not None:
-        streams = streams_needed(n_simulators, config.simulators.envs_per_simulator, r.shards)
+        streams = streams_needed(n_simulators, config.simulators.envs_per_simulator, r.shards,
+                                 shard)
         if meta.get("layout") != layout.to_dict():
             differs.append(f"frames {meta.get('layout')!r} (this env: {layout.to_dict()!r})")
         if int(meta.get("streams", 0)) < streams:

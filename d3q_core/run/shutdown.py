@@ -12,15 +12,24 @@ from d3q_core.run.backend import Backend
 from d3q_core.run.supervision import Supervisor
 
 LEARNER_SECONDS = 15.0  # the final checkpoint
-REPLAY_SECONDS = 15.0  # the replay snapshot
+REPLAY_SECONDS = 15.0  # the replay snapshot, plus its size at SNAPSHOT_BYTES_PER_SECOND
+# A quarter of the rate measured writing a 1M Atari frame memory here (BENCHMARKS.md,
+# "Pixels"): a slower disk or a loaded machine must not cut the snapshot short
+SNAPSHOT_BYTES_PER_SECOND = 100e6
 EXIT_SECONDS, ABORT_SECONDS = 5.0, 0.5  # the rest, after stop_all
+
+
+def snapshot_seconds(nbytes: int) -> float:
+    """How long a replay snapshot of a memory of `nbytes` may take."""
+    return REPLAY_SECONDS + nbytes / SNAPSHOT_BYTES_PER_SECOND
 
 
 def stop_roles(backend: Backend, roles: Supervisor, drain: Callable[[float], None], *,
                learner_stop: Stop | None, replay_saved: Callable[[], bool] | None,
-               abort: bool) -> None:
+               abort: bool, replay_seconds: float = REPLAY_SECONDS) -> None:
     """`learner_stop`: the command to send the learner (None: it was told already);
-    `replay_saved`: wait for the replay's snapshot until this is true (None: no snapshot);
+    `replay_saved`: wait for the replay's snapshot until this is true (None: no snapshot),
+    at most `replay_seconds`;
     `abort`: a second Ctrl-C, no final checkpoint, everyone told at once."""
     flags = backend.flags
     flags.stop_sims.set()
@@ -32,7 +41,8 @@ def stop_roles(backend: Backend, roles: Supervisor, drain: Callable[[float], Non
     _wait(lambda: roles.alive("learner"), LEARNER_SECONDS if saving else EXIT_SECONDS, drain,
           0.05)
     if replay_saved is not None and not abort:
-        _wait(lambda: not replay_saved() and roles.alive("replay"), REPLAY_SECONDS, drain, 0.05)
+        _wait(lambda: not replay_saved() and any(c.role == "replay" and c.handle.is_alive()
+                                                 for c in roles), replay_seconds, drain, 0.05)
     flags.stop_all.set()
     _wait(roles.any_alive, ABORT_SECONDS if abort else EXIT_SECONDS, drain, 0.02)
     # stragglers: roles ignore SIGTERM (the orchestrator leads every stop), so they are killed;

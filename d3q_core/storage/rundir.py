@@ -50,9 +50,16 @@ class RunDir:
         return f"RunDir({str(self.path)!r})"
 
     @classmethod
-    def create(cls, root: Path, env_id: str, explicit: Path | None = None) -> RunDir:
+    def create(cls, root: Path, env_id: str, explicit: Path | None = None,
+               storage: Path | None = None) -> RunDir:
         """`root/<YYYYmmdd-HHMMSS>-<env>` (with -2, -3, ... if taken) or `explicit`, with
-        checkpoints/ and tb/, proven writable; RunDirError naming the directory otherwise."""
+        checkpoints/ and tb/, proven writable; RunDirError naming the directory otherwise.
+        With `storage` (cluster.storage), checkpoints/ is a link to a folder of the run's
+        own there (see `_store_checkpoints`)."""
+        if storage is not None:  # refused before anything is made here
+            cls._make(Path(storage), exist_ok=True, what=f"cluster.storage = {str(storage)!r}",
+                      doing="cannot create it")
+            cls._probe(Path(storage), f"cluster.storage = {str(storage)!r}: cannot write there")
         if explicit is not None:
             path = Path(explicit)
             existing = cls(path)
@@ -73,16 +80,50 @@ class RunDir:
                 except FileExistsError:
                     n += 1
         rd = cls(path)
-        for sub in (rd.checkpoints, rd.tb):
-            cls._make(sub, exist_ok=True, what=path)
+        cls._make(rd.tb, exist_ok=True, what=path)
+        if storage is None:
+            cls._make(rd.checkpoints, exist_ok=True, what=path)
+        cls._probe(path, f"{path}: cannot create run directory")
+        if storage is not None:
+            rd._store_checkpoints(Path(storage))
+        return rd
+
+    def _store_checkpoints(self, storage: Path) -> None:
+        """Checkpoints and replay snapshots in `storage/<run name>/checkpoints`, which every
+        node of a cluster reaches at the same path (the learner and the replay write there,
+        wherever they run), with checkpoints/ here a link to it: whatever reads a run's
+        checkpoints (resume, preview, evaluate) finds them as ever."""
+        what = f"cluster.storage = {str(storage)!r}"
+        n = 1
+        while True:  # a folder of this run's own, even if another run had this name
+            target = storage / (self.path.name if n == 1 else f"{self.path.name}-{n}")
+            try:
+                target.mkdir(parents=True, exist_ok=False)
+                break
+            except FileExistsError:
+                n += 1
+            except OSError as exc:
+                raise RunDirError(f"{what}: cannot create {target} ({reason_of(exc)})") \
+                    from None
+        self._make(target / "checkpoints", exist_ok=False, what=target)
+        self._probe(target / "checkpoints", f"{what}: cannot write {target}")
+        try:
+            if self.checkpoints.is_dir() and not self.checkpoints.is_symlink():
+                self.checkpoints.rmdir()  # an empty one (an explicit --run-dir made before)
+            self.checkpoints.symlink_to(target.resolve() / "checkpoints",
+                                        target_is_directory=True)
+        except OSError as exc:
+            raise RunDirError(f"{self.checkpoints}: cannot link it to {target} "
+                              f"({reason_of(exc)})") from None
+
+    @staticmethod
+    def _probe(path: Path, failure: str) -> None:
         probe = path / f".write-probe-{time.monotonic_ns()}"
         try:
             probe.write_bytes(b"probe")
             probe.unlink()
         except OSError as exc:
-            raise RunDirError(f"{path}: cannot create run directory "
-                              f"(not writable: {reason_of(exc)})") from None
-        return rd
+            raise RunDirError(f"{failure} (not writable: {reason_of(exc)})") from None
 
     def holds_a_run(self) -> bool:
         """A run's settings, results or checkpoints are here already."""
@@ -137,17 +178,17 @@ class RunDir:
             os.close(fd)
 
     @staticmethod
-    def _make(path: Path, exist_ok: bool, what: Path | None = None) -> None:
+    def _make(path: Path, exist_ok: bool, what: Path | str | None = None,
+              doing: str = "cannot create run directory") -> None:
         try:
             path.mkdir(parents=True, exist_ok=exist_ok)
         except FileExistsError:
             if not exist_ok:
                 raise
-            raise RunDirError(f"{what or path}: cannot create run directory "
+            raise RunDirError(f"{what or path}: {doing} "
                               f"({path} exists and is not a directory)") from None
         except OSError as exc:
-            raise RunDirError(f"{what or path}: cannot create run directory "
-                              f"({reason_of(exc)})") from None
+            raise RunDirError(f"{what or path}: {doing} ({reason_of(exc)})") from None
 
     @classmethod
     def open_existing(cls, path: Path) -> RunDir:
@@ -157,6 +198,9 @@ class RunDir:
             raise RunDirError(f"{rd.path}: no such run directory")
         if not rd.config_path.is_file():
             raise RunDirError(f"{rd.config_path}: missing; not a d3q run directory")
+        if rd.checkpoints.is_symlink() and not rd.checkpoints.is_dir():
+            raise RunDirError(f"{rd.checkpoints}: links to {os.readlink(rd.checkpoints)}, "
+                              "which cannot be reached (cluster.storage not mounted here?)")
         return rd
 
     # --- files ---------------------------------------------------------------------------------
