@@ -113,13 +113,16 @@ class Replay:
                 if prios is not None and not np.isfinite(prios).all():
                     self._nonfinite(ports, f"simulator {message.simulator}'s initial priorities")
                     prios = None  # the running max priority: sampled soon, not trusted
-                if self.frames is not None:
-                    self.frames.add(message.simulator, message.incarnation, message.frames,
-                                    records, prios, message.seq)
+                stored = len(records)
+                if self.frames is not None:  # what the memory kept: an early message counts
+                    # when it is stored, a stale one or a transition whose frames left never
+                    stored = int((self.frames.add(message.simulator, message.incarnation,
+                                                  message.frames, records, prios,
+                                                  message.seq) >= 0).sum())
                 else:
                     self.memory.add(records, prios)
-                lim.insert(len(records))
-                inserted += len(records)
+                lim.insert(stored)
+                inserted += stored
                 inbox.done()
                 busy = True
             if not ports.ready.is_set() and len(self.memory) >= self.min_size:
