@@ -22,7 +22,7 @@ import numpy as np
 
 from d3q_core.algo.qnet import NumpyQNet, QNetSpec
 
-TILE = (360, 240)  # initial tile size; the window is resizable
+TILE = (360, 300)  # initial tile size (a 2-line band, then the game); resizable
 MAX_FPS = 60
 BG, FRAME, BAND, TEXT, DIM = (18, 18, 24), (70, 70, 90), (16, 16, 22), (235, 235, 240), \
     (150, 150, 165)
@@ -128,29 +128,41 @@ def overlay_lines(index: int, tile: Tile, meta: dict | None) -> list[str]:
     return [head, tail]
 
 
+def fit(size: tuple[int, int], area: Any, pygame: Any) -> Any:
+    """The largest rect of `size`'s aspect inside `area`, centred: the game undistorted."""
+    w, h = size
+    scale = min(area.width / max(w, 1), area.height / max(h, 1))
+    fitted = pygame.Rect(0, 0, max(1, round(w * scale)), max(1, round(h * scale)))
+    fitted.center = area.center
+    return fitted
+
+
 def _draw_tile(pygame: Any, screen: Any, font: Any, tile: Tile, rect: Any,
                lines: list[str], fresh: bool) -> None:
-    rgb = tile.env.render()
-    if rgb is None:
-        pygame.draw.rect(screen, BG, rect)
-        img = font.render("this env has no rgb_array rendering", True, DIM)
-        screen.blit(img, (rect.x + 8, rect.centery))
-    else:
-        surf = pygame.image.frombuffer(np.ascontiguousarray(rgb[..., :3]).tobytes(),
-                                       (rgb.shape[1], rgb.shape[0]), "RGB")
-        screen.blit(pygame.transform.smoothscale(surf, rect.size), rect.topleft)
+    """The overlay in a band of its own at the top, the game below it: over the game, the
+    band hid what pixel games draw there (MinAtar Breakout's first row of bricks, Pong's
+    score)."""
     height = 12 + 18 * len(lines)
-    band = pygame.Surface((rect.width, height), pygame.SRCALPHA)
-    band.fill((*BAND, 200))
-    screen.blit(band, rect.topleft)
+    pygame.draw.rect(screen, BAND, (rect.x, rect.y, rect.width, height))
     for j, text in enumerate(lines):
         colour = (GOOD if fresh else TEXT) if j == 0 else TEXT
         screen.blit(font.render(text, True, colour), (rect.x + 8, rect.y + 6 + 18 * j))
+    pygame.draw.rect(screen, (60, 60, 75), (rect.x, rect.y + height, rect.width, 3))
     if tile.limit:  # how far into the longest possible episode this one is
         done = min(1.0, tile.steps / tile.limit)
-        pygame.draw.rect(screen, (60, 60, 75), (rect.x, rect.y + height, rect.width, 3))
         pygame.draw.rect(screen, GOOD if done < 1 else WARN,
                          (rect.x, rect.y + height, int(rect.width * done), 3))
+    game = pygame.Rect(rect.x, rect.y + height + 3, rect.width,
+                       max(1, rect.height - height - 3))
+    rgb = tile.env.render()
+    if rgb is None:
+        img = font.render("this env has no rgb_array rendering", True, DIM)
+        screen.blit(img, (game.x + 8, game.centery))
+    else:
+        surf = pygame.image.frombuffer(np.ascontiguousarray(rgb[..., :3]).tobytes(),
+                                       (rgb.shape[1], rgb.shape[0]), "RGB")
+        where = fit(surf.get_size(), game, pygame)
+        screen.blit(pygame.transform.smoothscale(surf, where.size), where.topleft)
     pygame.draw.rect(screen, FRAME, rect, 1)
 
 

@@ -67,11 +67,56 @@ def test_frames_are_drawn_and_the_overlay_follows_new_versions():
     assert len(rec.overlays[0]) == 8 and rec.overlays[0][6].startswith("#4")  # 4 tiles
     assert rec.overlays[9][1].startswith("return ")
     before, after = rec.pixels[4], rec.pixels[9]
-    assert before.shape == (720, 480, 3)
+    assert before.shape == (720, 600, 3)  # (width, height): 2 x 2 tiles of 360 x 300
     colours = np.unique(before.reshape(-1, 3), axis=0)
     assert len(colours) > 50 and before.std() > 20  # envs, overlay text: not a blank window
     band = (slice(0, 360), slice(0, 30))  # tile 1's overlay band
     assert not np.array_equal(before[band], after[band])  # the new version is on screen
+
+
+class RedScreen:
+    """An env whose render is one red 200 x 100 (w x h) picture: where it lands is plain."""
+
+    def __new__(cls, render_mode=None):
+        import gymnasium as gym
+
+        class _Env(gym.Env):
+            metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+            observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+            action_space = gym.spaces.Discrete(2)
+
+            def reset(self, *, seed=None, options=None):
+                super().reset(seed=seed)
+                return np.zeros(4, np.float32), {}
+
+            def step(self, action):
+                return np.zeros(4, np.float32), 0.0, False, False, {}
+
+            def render(self):
+                frame = np.zeros((100, 200, 3), np.uint8)
+                frame[..., 0] = 255
+                return frame
+
+        return _Env()
+
+
+def test_the_overlay_band_sits_above_the_game_which_keeps_its_shape():
+    import gymnasium as gym
+
+    gym.register("d3q-test/RedScreen-v0", entry_point=RedScreen)
+    rec = Recorder(keep=(1,))
+    run_window("d3q-test/RedScreen-v0", SPEC, StoreSource(ParamStore(spawn_context(),
+               SPEC.n_params)), grid=(1, 1), max_frames=2, frame_callback=rec)
+    frame = rec.pixels[1]  # (x, y, rgb) of one 360 x 300 tile
+    red = (frame[..., 0] > 200) & (frame[..., 1] < 60)
+    xs, ys = np.nonzero(red)
+    band = 12 + 18 * 2
+    assert ys.min() >= band + 3  # nothing of the game under the band or the progress line
+    assert ys.max() < 300 and xs.max() < 360
+    width, height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    assert width / height == pytest.approx(2.0, rel=0.03)  # 200 x 100, not stretched
+    top = frame[:, :band].astype(int)
+    assert not (top[..., 0] > top[..., 1] + 40).any()  # no red seen through it
 
 
 def test_random_play_until_parameters_arrive():
