@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from d3q_core.algo.qnet import QNetSpec, init_weights
-from d3q_core.storage.atomic import DiskError
+from d3q_core.storage.atomic import HOST_TAG, DiskError
 from d3q_core.storage.checkpoint import (
     FORMAT,
     CheckpointError,
@@ -292,10 +292,14 @@ def test_sigkill_while_saving_keeps_the_previous_checkpoint(tmp_path, report):
     # a temp whose writer still runs (pid 1 here)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
-    (directory / f".replay.npz.{dead}.0123abcd.tmp").write_bytes(b"old replay snapshot")
-    live = directory / ".replay.npz.1.0123abcd.tmp"
+    (directory / f".replay.npz.{HOST_TAG}-{dead}.0123abcd.tmp").write_bytes(b"old snapshot")
+    (directory / f".replay.npz.{dead}.0123abcd.tmp").write_bytes(b"older, unnamed host")
+    live = directory / f".replay.npz.{HOST_TAG}-1.0123abcd.tmp"
     live.write_bytes(b"being written")
+    # on a folder machines share (cluster.storage), another machine's pid says nothing here
+    elsewhere = directory / f".replay-1.npz.0badcafe-{dead}.0123abcd.tmp"
+    elsewhere.write_bytes(b"being written on another node")
     save_checkpoint(directory, {"online": np.zeros(1, np.float32)},
                     {"learner_samples": samples + 1, "env_id": "x", "spec": {}}, keep=2)
-    assert list(directory.glob(".*.tmp")) == [live]
+    assert sorted(directory.glob(".*.tmp")) == sorted([live, elsewhere])
     assert len(list(directory.glob("ckpt-*.npz"))) == 2

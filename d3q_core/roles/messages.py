@@ -85,6 +85,8 @@ class CheckpointSaved:
 @dataclass(frozen=True)
 class ReplaySaved:
     path: str
+    number: int = 0  # the SaveReplay's: an answer to an earlier one is told apart
+    error: str | None = None  # the save failed (the shard is done with it either way)
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class SaveReplay:
     """Replay: write the memory to `path` (beside the newest checkpoint, for resume)."""
 
     path: str
+    number: int = 0  # echoed in the ReplaySaved
 
 
 Command = Checkpoint | Stop | SaveReplay

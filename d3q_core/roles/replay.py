@@ -175,9 +175,10 @@ class Replay:
             path = Path(cmd.path)
             try:
                 self.memory.save(path)
-                ports.events.emit(ReplaySaved(str(path)))
+                saved = ReplaySaved(str(path), cmd.number)
             except OSError as exc:
-                ports.events.emit(Log("error", f"replay snapshot: {exc}"))
+                saved = ReplaySaved(str(path), cmd.number, error=str(exc))
+            ports.events.emit(saved, wait=True)  # the run's stop waits for it
 
     def stats(self, insert_rate: float, sample_rate: float, inserted: int,
               ports: ReplayPorts | None = None) -> ReplayStats:

@@ -81,21 +81,20 @@ class Orchestrator:
             self.rundir.lock()
         self.rundir.write_config(config)
         self.run_dir = self.rundir.path
-        # what the learner and the replay write to, by a path that means the same on every
-        # node: absolute, and the storage folder itself rather than the link to it
-        self.checkpoints = self.rundir.checkpoints.resolve()
+        self.checkpoints = self.rundir.checkpoints_target()  # the same on every node
         self.snapshots = ReplaySnapshots(config, self.checkpoints, self.replay_bytes)
+        restore = self.snapshots.restore(self.layout, self.n_simulators) \
+            if self.snapshots.enabled and self.resume_checkpoint else None  # before any Ray
         self.threads = learner_threads(config, self.n_simulators)
         self.backend = backend_factory(config, self.spec, self.n_simulators,
                                        output=str(self.rundir.log_path))
         backend_ready = time.time()  # a Ray backend's start-up is most of the wait so far
         self.flags, self.counters = self.backend.flags, self.backend.counters
         self.params = self.backend.params
-        restore = self.snapshots.restore(self.layout, self.n_simulators) \
-            if self.snapshots.enabled and self.resume_checkpoint else None
         self.plan = RolePlan(config, self.spec, self.goal, self.n_simulators,
                              self.checkpoints, self.threads,
-                             self.resume_checkpoint and self.resume_checkpoint.resolve(),
+                             self.resume_checkpoint and
+                             self.checkpoints / self.resume_checkpoint.name,
                              restore, self.layout)
         self.state = RunState(self.env_id, str(self.run_dir), self.goal,
                               started_at if started_at is not None else time.time(),
@@ -301,15 +300,19 @@ class Orchestrator:
         return None
 
     def _warn_if_checkpoints_stay_on_a_node(self) -> None:
-        """On a cluster without cluster.storage, a learner on another node writes its
-        checkpoints to that node's disk, where resume and evaluate on this one miss them."""
-        learner = self.roles.find("learner")
-        node = learner.handle.node if learner is not None else "head"
-        if self.config.cluster.storage or node in ("head", "local", "?"):
+        """On a cluster without cluster.storage, a learner (or a replay shard, with
+        replay.snapshot) on another node writes its checkpoints (snapshot) to that node's
+        disk, where resume and evaluate on this one miss them."""
+        if self.config.cluster.storage:
             return
-        self.log(f"the learner runs on {node}: its checkpoints go to {self.checkpoints} on "
-                 "that node's disk; set cluster.storage to a folder every node mounts",
-                 "warning")
+        writers = [c for c in self.roles if c.role == "learner" or
+                   (c.role == "replay" and self.snapshots.enabled)]
+        away = sorted({f"{c.name} on {c.handle.node}" for c in writers
+                       if c.handle.node not in ("head", "local", "?")})
+        if away:
+            self.log(f"{', '.join(away)}: checkpoints and snapshots go to {self.checkpoints} "
+                     "on that node's disk; set cluster.storage to a folder every node mounts",
+                     "warning")
 
     def _send(self, role: str, command: m.Command) -> None:
         if not self.backend.send(role, command):
@@ -340,10 +343,13 @@ class Orchestrator:
             self.log(f"checkpoint ({msg.reason}): {msg.path}")
             self._write_run_state()
             if self.snapshots.enabled:
-                self.snapshots.request(self._send)
+                self.snapshots.request(self._send, final=msg.reason == "final")
         elif isinstance(msg, m.ReplaySaved):
-            self.snapshots.saved(index)
-            self.log(f"replay memory saved: {msg.path}")
+            self.snapshots.saved(index, msg.number)
+            if msg.error is None:
+                self.log(f"replay memory saved: {msg.path}")
+            else:
+                self.log(f"replay snapshot {msg.path}: {msg.error}", "error")
         elif isinstance(msg, m.EvalResult):
             self._on_eval(msg)
         elif isinstance(msg, m.Confirmed):
@@ -389,7 +395,7 @@ class Orchestrator:
             learner_stop = m.Stop(final_checkpoint=st.stop_reason not in ("error", "stalled"))
         stop_roles(self.backend, self.roles, self._drain, learner_stop=learner_stop,
                    replay_seconds=self.snapshots.seconds,
-                   replay_saved=self.snapshots.all_saved if self.snapshots.enabled
+                   replay_pending=self.snapshots.pending if self.snapshots.enabled
                    else None, abort=self._abort)
         for envelope in self.backend.last_events():
             self._handle(envelope)

@@ -27,6 +27,7 @@ class ReplaySnapshots:
         self.partial = ""  # the snapshots found, when only some shards had one
         self._unsaved: set[int] = set()  # shards asked for a snapshot, not yet saved
         self._since: float | None = None  # when they were asked
+        self._number = 0  # of the last request
 
     def restore(self, layout: FrameLayout | None, n_simulators: int) -> list[Path] | None:
         """Each shard's snapshot to resume from, each checked against the settings
@@ -40,20 +41,29 @@ class ReplaySnapshots:
             check_replay_snapshot(path, self.config, layout, n_simulators, i)
         return present
 
-    def request(self, send: Callable[[str, Command], object]) -> None:
-        """After a checkpoint: every shard saves its memory."""
+    def request(self, send: Callable[[str, Command], object], final: bool = False) -> None:
+        """After a checkpoint: every shard saves its memory. Skipped while the last request
+        is still being written (a snapshot can outlast the checkpoint period), unless this
+        is the final checkpoint's: the memory it pairs with is newer."""
+        if self._unsaved and not final:
+            return
+        self._number += 1
         self._unsaved = set(range(len(self.paths)))
         self._since = time.monotonic()
         for i, path in enumerate(self.paths):
-            send(role_name("replay", i), SaveReplay(str(path)))
+            send(role_name("replay", i), SaveReplay(str(path), self._number))
 
-    def saved(self, shard: int) -> None:
-        self._unsaved.discard(shard)
-        if not self._unsaved:
-            self._since = None
+    def saved(self, shard: int, number: int) -> None:
+        """A shard is done with request `number` (saved or failed); an earlier request's
+        answer does not count for this one."""
+        if number == self._number:
+            self._unsaved.discard(shard)
+            if not self._unsaved:
+                self._since = None
 
-    def all_saved(self) -> bool:
-        return not self._unsaved
+    def pending(self) -> set[int]:
+        """The shards still writing the last snapshot asked for."""
+        return set(self._unsaved)
 
     def saving(self, now: float) -> bool:
         """A shard is writing its snapshot (the learner gets no batches from it meanwhile:

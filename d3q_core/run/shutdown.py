@@ -25,11 +25,11 @@ def snapshot_seconds(nbytes: int) -> float:
 
 
 def stop_roles(backend: Backend, roles: Supervisor, drain: Callable[[float], None], *,
-               learner_stop: Stop | None, replay_saved: Callable[[], bool] | None,
+               learner_stop: Stop | None, replay_pending: Callable[[], set[int]] | None,
                abort: bool, replay_seconds: float = REPLAY_SECONDS) -> None:
     """`learner_stop`: the command to send the learner (None: it was told already);
-    `replay_saved`: wait for the replay's snapshot until this is true (None: no snapshot),
-    at most `replay_seconds`;
+    `replay_pending`: the replay shards still writing a snapshot (None: no snapshots),
+    waited for while alive, at most `replay_seconds`;
     `abort`: a second Ctrl-C, no final checkpoint, everyone told at once."""
     flags = backend.flags
     flags.stop_sims.set()
@@ -40,9 +40,10 @@ def stop_roles(backend: Backend, roles: Supervisor, drain: Callable[[float], Non
     saving = learner_stop is None or learner_stop.final_checkpoint  # told at the goal: saves
     _wait(lambda: roles.alive("learner"), LEARNER_SECONDS if saving else EXIT_SECONDS, drain,
           0.05)
-    if replay_saved is not None and not abort:
-        _wait(lambda: not replay_saved() and any(c.role == "replay" and c.handle.is_alive()
-                                                 for c in roles), replay_seconds, drain, 0.05)
+    if replay_pending is not None and not abort:
+        drain(0.1)  # the final checkpoint's message, if still unread: its snapshot is asked for
+        _wait(lambda: any(roles.alive("replay", i) for i in replay_pending()), replay_seconds,
+              drain, 0.05)
     flags.stop_all.set()
     _wait(roles.any_alive, ABORT_SECONDS if abort else EXIT_SECONDS, drain, 0.02)
     # stragglers: roles ignore SIGTERM (the orchestrator leads every stop), so they are killed;

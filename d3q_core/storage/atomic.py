@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import errno as errno_mod
+import hashlib
 import os
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,19 +40,30 @@ def disk_error(path: str | Path, exc: OSError) -> DiskError:
     return DiskError(path, reason[:1].lower() + reason[1:], exc.errno)
 
 
+# this machine in temp names: on a folder several machines share (cluster.storage), a pid
+# means something only on the machine that wrote it
+HOST_TAG = hashlib.blake2s(socket.gethostname().encode(), digest_size=4).hexdigest()
+
+
 def temp_name(target: Path) -> Path:
-    """`.<name>.<pid>.<random>.tmp` beside target: hidden, so no `name-*.ext` glob sees it,
-    and carrying the writer's pid so a leftover from a killed writer can be recognised."""
-    return target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    """`.<name>.<host>-<pid>.<random>.tmp` beside target: hidden, so no `name-*.ext` glob
+    sees it, and carrying the writer's machine and pid so a leftover from a killed writer
+    can be recognised."""
+    return target.parent / (f".{target.name}.{HOST_TAG}-{os.getpid()}."
+                            f"{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
 def temp_owner(path: Path) -> int | None:
-    """The pid recorded in a temp name made by `temp_name`, or None."""
+    """The pid recorded in a temp name made by `temp_name` on this machine; None for any
+    other name, or a temp file another machine is writing."""
     parts = path.name.split(".")
     if len(parts) < 4 or not path.name.endswith(TEMP_SUFFIX):
         return None
+    host, _, pid = parts[-3].rpartition("-")
+    if host and host != HOST_TAG:
+        return None
     try:
-        return int(parts[-3])
+        return int(pid)
     except ValueError:
         return None
 

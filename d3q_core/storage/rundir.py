@@ -110,11 +110,20 @@ class RunDir:
         try:
             if self.checkpoints.is_dir() and not self.checkpoints.is_symlink():
                 self.checkpoints.rmdir()  # an empty one (an explicit --run-dir made before)
-            self.checkpoints.symlink_to(target.resolve() / "checkpoints",
+            self.checkpoints.symlink_to(Path(os.path.abspath(target)) / "checkpoints",
                                         target_is_directory=True)
         except OSError as exc:
             raise RunDirError(f"{self.checkpoints}: cannot link it to {target} "
                               f"({reason_of(exc)})") from None
+
+    def checkpoints_target(self) -> Path:
+        """Where checkpoints are written, as a path that means the same on every node:
+        absolute, the storage folder rather than the link to it, and no other link followed
+        (a link on this machine, /mnt/shared -> /data say, may not exist on another)."""
+        path = self.checkpoints
+        if path.is_symlink():
+            path = path.parent / os.readlink(path)
+        return Path(os.path.abspath(path))
 
     @staticmethod
     def _probe(path: Path, failure: str) -> None:

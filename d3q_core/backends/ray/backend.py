@@ -217,7 +217,8 @@ def stop_host(host: subprocess.Popen) -> None:
         for p in tree:
             with contextlib.suppress(psutil.Error):
                 p.kill()
-        host.wait(timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            host.wait(timeout=5)
 
 
 def route_ray_messages(output: str | None) -> None:
