@@ -24,7 +24,7 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check d3q_core d3q_tui tests bench
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q --durations=15 $(ARGS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench $(ARGS)

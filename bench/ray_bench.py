@@ -108,12 +108,12 @@ def scaling(counts: tuple[int, ...] = (1, 2, 4), seconds: float = 30.0) -> list[
     return rows
 
 
-def _per_call(fn, repeats: int) -> float:
+def _per_call(fn, repeats: int, clock=time.perf_counter) -> float:
     fn()  # warm
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(repeats):
         fn()
-    return (time.perf_counter() - t0) / repeats
+    return (clock() - t0) / repeats
 
 
 def overhead(quick: bool = False) -> dict:
@@ -156,7 +156,14 @@ def overhead(quick: bool = False) -> dict:
             "answers call, submit": _per_call(submit(answers), n),
             "hub sync, round trip": _per_call(
                 lambda: ray.get(hub.sync.remote(LinkUpdate("simulator"))), n),
+            # a sync runs on the link's own thread (link.py): what the role loses is the
+            # CPU that thread takes (holding the GIL), not the round trip it waits out
+            "hub sync, link thread CPU": _per_call(
+                lambda: ray.get(hub.sync.remote(LinkUpdate("simulator"))), n,
+                time.thread_time),
             "params put": _per_call(lambda: ray.put(params), n),
+            "params put, link thread CPU": _per_call(lambda: ray.put(params), n,
+                                                     time.thread_time),
             "sample group call, round trip": _per_call(
                 lambda: ray.get(sink.deliver.remote(ANSWERS, group)), n),
         }
@@ -171,13 +178,13 @@ def overhead(quick: bool = False) -> dict:
     from d3q_core.config import Config
 
     groups, sync = 85_000 / 1536, {k: 1 / v for k, v in SYNC_SECONDS.items()}
-    per_sync = costs["hub sync, round trip"]
+    per_sync, put = costs["hub sync, link thread CPU"], costs["params put, link thread CPU"]
     share = {
         "simulator": costs["experience call, submit"] / Config().simulators.batch_seconds
         + sync["simulator"] * per_sync,
         "replay": groups * costs["sample group call, submit"] + sync["replay"] * per_sync,
         "learner": groups * costs["answers call, submit"]
-        + sync["learner"] * (per_sync + costs["params put"]),
+        + sync["learner"] * (per_sync + put),
     }
     for name, seconds in costs.items():
         print(f"  {name:32} {seconds * 1e3:6.3f} ms")
