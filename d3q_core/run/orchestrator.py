@@ -32,7 +32,7 @@ from d3q_core.run.plan import RolePlan
 from d3q_core.run.processrows import process_rows
 from d3q_core.run.replaysnapshots import ReplaySnapshots
 from d3q_core.run.resources import check_replay_fits
-from d3q_core.run.result import RunResult, save_best, write_result
+from d3q_core.run.result import RunResult, run_summary, save_best, write_result
 from d3q_core.run.resumepoint import load_resume_point, resumed_evals, write_run_state
 from d3q_core.run.runstate import RunState
 from d3q_core.run.shutdown import stop_roles
@@ -412,42 +412,15 @@ class Orchestrator:
         return result
 
     def _result(self) -> RunResult:
-        st, reason = self.state, self.state.stop_reason or "error"
-        solved = st.goal_eval is not None
-        if solved and st.confirmation is not None:
+        st = self.state
+        if st.goal_eval is not None and st.confirmation is not None:
             save_best(self.rundir, st.confirmation, self.env_id, self.spec, self.log)
-        goal, c, sim0 = st.goal_eval, st.confirmation, st.stats("simulator")
-        learner = st.stats("learner")
-        summary = {
-            "solved": solved,
-            "stop_reason": "goal" if solved else reason,
-            "error": self._fatal,
-            "env_id": self.env_id,
-            "goal": self.goal if math.isfinite(self.goal) else None,
-            "seconds_to_goal": goal.elapsed if goal else None,
-            "learner_samples_at_goal": goal.learner_samples if goal else None,
-            "env_steps_at_goal": goal.env_steps if goal else None,
-            "best_eval_mean": st.best_eval,
-            "confirmed_eval_mean": c.mean if c else None,
-            "confirmed_eval_min": c.min if c else None,
-            "wall_seconds": st.elapsed(),
-            "seed": self.config.run.seed,
-            "learner_samples": self.counters.learner_samples,
-            "env_steps": self.counters.env_steps,
-            "simulators": self.n_simulators,
-            "restarts": {c.name: c.restarts for c in self.roles if c.restarts},
-            "backend": self.config.cluster.backend,
-            "nodes": {c.name: c.handle.node for c in self.roles},  # where each role ran
-            "last_checkpoint": st.last_checkpoint,
-            "evals": st.evals.as_dicts(),  # thinned past EVAL_KEEP points
-            "evaluations": st.evals.count,
-            "resumed_from": str(self.resume_checkpoint) if self.resume_checkpoint else None,
-            "timeline": self.timeline,
-            "peak_memory_bytes": self.peak_memory,
-            "learner_samples_per_s": learner.samples_per_s if learner else None,
-            "learner_wait_fraction": learner.wait_fraction if learner else None,
-            "param_latency_s": sim0.param_latency if sim0 else None,
-        }
+        summary = run_summary(
+            st, self.config, env_id=self.env_id, goal=self.goal, error=self._fatal,
+            learner_samples=self.counters.learner_samples, env_steps=self.counters.env_steps,
+            simulators=self.n_simulators, roles=list(self.roles),
+            resumed_from=self.resume_checkpoint, timeline=self.timeline,
+            peak_memory=self.peak_memory)
         return write_result(self.rundir, summary, self._fatal, self.log)
 
     # --- telemetry ---------------------------------------------------------------------------
