@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib.util
+import sys
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from d3q_core.algo.qnet import QNetSpec
@@ -15,17 +17,35 @@ def make_backend(config: Config, spec: QNetSpec, n_simulators: int, paused: bool
     """The backend a run's settings ask for (`cluster.backend`). `output`: where the roles'
     own stdout and stderr go (the run's log.txt)."""
     if config.cluster.backend == "ray":
+        host = _early_host(config, output)
         try:
             from d3q_core.backends.ray.backend import RayBackend
         except ImportError as exc:
             from d3q_core.config import ConfigError
 
+            if host is not None:
+                from d3q_core.backends.ray.hostproc import stop_host
+
+                stop_host(host)
             raise ConfigError(f"cluster.backend = 'ray': needs the ray extra "
                               f"(pip install 'd3q[ray]'; {exc})") from None
-        return RayBackend(config, spec, n_simulators, paused=paused, output=output)
+        return RayBackend(config, spec, n_simulators, paused=paused, output=output, host=host)
     from d3q_core.backends.local.backend import LocalBackend
 
     return LocalBackend(config, spec, n_simulators, paused=paused, output=output)
+
+
+def _early_host(config: Config, output: str | None) -> Any:
+    """A private instance's host, started before this process imports Ray (see hostproc.py);
+    None when joining a cluster, or when Ray is up in this process already (a test)."""
+    ray = sys.modules.get("ray")
+    if config.cluster.address != "local" or (ray is not None and ray.is_initialized()):
+        return None
+    if importlib.util.find_spec("ray") is None:
+        return None  # the import below says what to install
+    from d3q_core.backends.ray.hostproc import start_host
+
+    return start_host(config.cluster.num_cpus, config.cluster.include_dashboard, output)
 
 
 def preflight(config: Config) -> None:

@@ -11,32 +11,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from d3q_core.algo.qnet import QNetSpec
-from d3q_core.backends.local.process import (
-    EVALUATOR_NICENESS,
-    SINGLE_THREADED_BLAS,
-    WORKER_NICENESS,
-)
+from d3q_core.backends.local.process import EVALUATOR_NICENESS, WORKER_NICENESS
 from d3q_core.backends.ray.actor import PortSettings, RoleActor
 from d3q_core.backends.ray.control import LinkCounters, LinkFlag, LinkParamsIn
 from d3q_core.backends.ray.data import EXPERIENCE_GROUP
+from d3q_core.backends.ray.hostproc import WORKER_ENV, host_address, start_host, stop_host
 from d3q_core.backends.ray.hub import RunHub
 from d3q_core.backends.ray.link import HubLink
 from d3q_core.backends.ray.telemetry import RayTelemetry
 from d3q_core.config import Config
-from d3q_core.roles.learner import TF_ENVIRONMENT
 from d3q_core.roles.messages import Command, Envelope
 from d3q_core.run.backend import RoleRecipe, RunFlags
 
@@ -46,11 +38,7 @@ from d3q_core.run.backend import RoleRecipe, RunFlags
 # simulator's old incarnation left): however many wait there, the learner's answers, which
 # free the rate limiter that holds them, still get a thread
 ACTOR_THREADS = 8
-# single-threaded BLAS (tiny matrices; see backends/local/process.py), TensorFlow quiet, and
-# CUDA_VISIBLE_DEVICES left alone: Ray empties it for an actor that reserves no GPU, and the
-# learner's `learner.devices = auto` means every GPU of its node (MirroredStrategy)
-WORKER_ENV = {**dict.fromkeys(SINGLE_THREADED_BLAS, "1"), **TF_ENVIRONMENT,
-              "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
+
 
 
 def experience_threads(n_simulators: int, shards: int, credits: int) -> int:
@@ -148,77 +136,28 @@ class RayHandle:
         ray.wait([self.run_ref], timeout=timeout)
 
 
-def connect(config: Config, output: str | None) -> subprocess.Popen | None:
+def connect(config: Config, output: str | None,
+            host: subprocess.Popen | None = None) -> subprocess.Popen | None:
     """Start or join Ray as the cluster section says; the host of the instance it started
-    (host.py), or None (it joined a cluster)."""
+    (host.py), or None (it joined a cluster). `host`: one started already (make_backend
+    starts it before this module imports Ray)."""
     cl = config.cluster
     if ray.is_initialized():  # a caller (a test, a notebook) joined a cluster already
+        if host is not None:
+            stop_host(host)
         return None
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR,
              "namespace": cl.namespace}
     if cl.address != "local":
         ray.init(address=cl.address, **quiet)
         return None
-    host = start_host(cl.num_cpus, cl.include_dashboard, output)
+    host = host or start_host(cl.num_cpus, cl.include_dashboard, output)
     try:
         ray.init(address=host_address(host), **quiet)
     except BaseException:
         stop_host(host)
         raise
     return host
-
-
-def start_host(num_cpus: int, dashboard: bool, output: str | None) -> subprocess.Popen:
-    """A private instance in a session of its own (see host.py); its workers inherit
-    WORKER_ENV, and its output goes to the run's log."""
-    err = open(output, "a") if output else subprocess.DEVNULL  # noqa: SIM115
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "d3q_core.backends.ray.host", str(num_cpus),
-             "dashboard" if dashboard else "no-dashboard"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
-            env={**os.environ, **WORKER_ENV}, start_new_session=True)
-    finally:
-        if output:
-            err.close()
-
-
-def host_address(host: subprocess.Popen) -> str:
-    """The instance's address; its auth mode becomes this driver's (Ray enables token auth
-    for an explicit address only through RAY_AUTH_MODE)."""
-    line = host.stdout.readline().strip() if host.stdout else ""
-    if not line.startswith("address "):
-        raise ConnectionError("cluster.address = 'local': Ray did not start ("
-                              f"{line.removeprefix('error ') or 'no address'}; see log.txt)")
-    _, address, mode = line.split(" ")
-    if mode == "token" and os.environ.get("RAY_AUTH_MODE") != "token":
-        # the environment variable alone is read too early (at import); this also refreshes
-        # Ray's cached config, as its own ray.init does for a new instance (ray 2.60.0)
-        from ray._private.authentication import authentication_token_setup as auth
-
-        auth._enable_token_auth()
-    return address
-
-
-def stop_host(host: subprocess.Popen) -> None:
-    """"done": the host stops the instance and leaves."""
-    with contextlib.suppress(OSError, ValueError):
-        host.stdin.write("done\n")
-        host.stdin.close()
-    try:
-        host.wait(timeout=20)
-    except subprocess.TimeoutExpired:  # stuck stopping Ray: it and all it started go
-        try:
-            tree = [*psutil.Process(host.pid).children(recursive=True)]
-        except psutil.Error:
-            tree = []
-        with contextlib.suppress(OSError):
-            os.killpg(host.pid, signal.SIGKILL)  # its own session: pgid == pid
-        for p in tree:
-            with contextlib.suppress(psutil.Error):
-                p.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            host.wait(timeout=5)
 
 
 def route_ray_messages(output: str | None) -> None:
@@ -243,14 +182,15 @@ def route_ray_messages(output: str | None) -> None:
 
 class RayBackend:
     def __init__(self, config: Config, spec: QNetSpec, n_simulators: int, paused: bool = False,
-                 output: str | None = None):
+                 output: str | None = None, host: subprocess.Popen | None = None):
         self.config, self.output = config, output
-        route_ray_messages(output)
         self.hub: Any = None
         self.telemetry: RayTelemetry | None = None
         self._actors: list[Any] = []
-        self.host = connect(config, output)
+        self.host = host
         try:
+            route_ray_messages(output)
+            self.host = connect(config, output, host)
             self._open(config, n_simulators, paused)
         except BaseException:  # a failed start leaves nothing either: not the hub, nor Ray
             self.close()

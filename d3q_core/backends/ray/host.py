@@ -51,12 +51,34 @@ def _kill(noted: dict[int, float]) -> None:
             continue
 
 
+def _without_idle_services() -> None:
+    """The instance without the autoscaler's monitor (a private instance has nothing to
+    scale) and the log monitor (it streams workers' output to drivers that ask for it, and
+    the run does not: log_to_driver is off, each role writes to log.txt itself): two Python
+    processes of ~0.6 s of CPU each at start-up on a 2-core machine, and some after. ray.init
+    has no setting for either (`ray start` has --no-monitor and --include-log-monitor), so
+    the defaults of the parameters it builds change (ray 2.60.0, as pinned)."""
+    try:
+        from ray._private import parameter
+    except ImportError:
+        return
+    init = parameter.RayParams.__init__
+
+    def lean(self: object, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("no_monitor", True)
+        kwargs.setdefault("include_log_monitor", False)
+        init(self, *args, **kwargs)
+
+    parameter.RayParams.__init__ = lean
+
+
 def main(argv: list[str]) -> int:
     # every stop signal is the run's to act on: it tells the host when it is done
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     import ray
 
+    _without_idle_services()
     num_cpus = int(argv[0]) if int(argv[0]) > 0 else os.cpu_count()
     dashboard = argv[1] == "dashboard"
     try:
