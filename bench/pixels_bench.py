@@ -198,17 +198,26 @@ def run(quick: bool = False) -> dict:
 
 
 def plot_curve(run_dir: Path, png: Path, title: str) -> None:
-    """Greedy evaluation mean (and max) against learner samples, from evals.jsonl."""
+    """Greedy evaluation mean (and max) against learner samples, from evals.jsonl, and the
+    simulators' training episodes (exploring, rewards unclipped) from TensorBoard: with
+    evaluations far apart (Atari: every 250k samples) they show what the few points hide."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tests.test_rundir import read_events
+
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()
              if line.strip()]
+    train = sorted((e.step, v.simple_value) for e in read_events(run_dir / "tb")
+                   for v in e.summary.value if v.tag == "train/episode_return")
     xs = [e["learner_samples"] for e in evals]
     fig, ax = plt.subplots(figsize=(6, 3.4), dpi=110)
-    ax.plot(xs, [e["mean"] for e in evals], label="eval mean", color="#e5c07b")
+    if train:
+        ax.plot([x for x, _ in train], [y for _, y in train], label="training episodes",
+                color="#98a2b3", linewidth=0.8)
+    ax.plot(xs, [e["mean"] for e in evals], label="eval mean", color="#e5c07b", marker=".")
     ax.plot(xs, [e["max"] for e in evals], label="eval max", color="#61afef", alpha=0.5)
     ax.set_xlabel("learner samples")
     ax.set_ylabel("return")
