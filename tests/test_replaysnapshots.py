@@ -9,9 +9,9 @@ from d3q_core.roles.messages import SaveReplay
 from d3q_core.run.replaysnapshots import ReplaySnapshots
 
 
-def snapshots(tmp_path, shards: int = 2) -> tuple[ReplaySnapshots, list]:
+def snapshots(tmp_path, shards: int = 2, every: float = 1e-9) -> tuple[ReplaySnapshots, list]:
     cfg = build_config(None, [f"replay.shards={shards}", "cluster.backend=ray",
-                              "replay.snapshot=true"])
+                              "replay.snapshot=true", f"replay.snapshot_seconds={every}"])
     return ReplaySnapshots(cfg, tmp_path, nbytes=10**9), []
 
 
@@ -54,3 +54,15 @@ def test_the_stall_watch_is_off_only_while_a_snapshot_may_take(tmp_path):
     snaps.saved(0, 1)
     snaps.saved(1, 1)
     assert not snaps.saving(now)
+
+
+def test_periodic_snapshots_wait_their_period_but_the_final_one_does_not(tmp_path):
+    snaps, sent = snapshots(tmp_path, shards=1, every=600.0)
+    send = lambda role, cmd: sent.append(cmd.number)  # noqa: E731
+    snaps.request(send)  # a checkpoint 30 s into the run: no snapshot yet
+    assert sent == []
+    snaps.request(send, final=True)
+    assert sent == [1]
+    snaps.saved(0, 1)
+    snaps.request(send)  # right after: the period starts again
+    assert sent == [1]

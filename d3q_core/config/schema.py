@@ -86,7 +86,10 @@ class ReplayConfig:
     error_buffer: float = _f(0.0, min=0.0, max=1e15)
     prefetch: int = _f(4, min=1, max=1024)  # batches in flight to the learner: it never waits
     queue_batches: int = _f(8, min=1, max=1024)  # batches in flight per simulator (credits)
-    snapshot: bool = _f(False)  # save the memory beside each checkpoint for resume
+    snapshot: bool = _f(False)  # save the memory beside the checkpoints for resume
+    # at most one snapshot this often (and one with the final checkpoint): writing one blocks
+    # the replay, 26 s for a full 1M Atari memory (7.1 GB) here, so not every checkpoint
+    snapshot_seconds: float = _f(600.0, gt=0.0, max=DAY)
     # Ray backend: the memory split over this many replay actors (capacity and min_size
     # shared out), simulator i feeding shard i mod shards; the learner takes a shard's batch
     # with probability in proportion to its priority total

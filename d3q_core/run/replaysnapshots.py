@@ -24,10 +24,12 @@ class ReplaySnapshots:
         self.enabled = config.replay.snapshot
         self.paths = replay_snapshot_paths(checkpoints, config.replay.shards)
         self.seconds = snapshot_seconds(nbytes)
+        self.every = config.replay.snapshot_seconds
         self.partial = ""  # the snapshots found, when only some shards had one
         self._unsaved: set[int] = set()  # shards asked for a snapshot, not yet saved
         self._since: float | None = None  # when they were asked
         self._number = 0  # of the last request
+        self._asked = time.monotonic()  # the last request (the first waits a period too)
 
     def restore(self, layout: FrameLayout | None, n_simulators: int) -> list[Path] | None:
         """Each shard's snapshot to resume from, each checked against the settings
@@ -42,14 +44,16 @@ class ReplaySnapshots:
         return present
 
     def request(self, send: Callable[[str, Command], object], final: bool = False) -> None:
-        """After a checkpoint: every shard saves its memory. Skipped while the last request
-        is still being written (a snapshot can outlast the checkpoint period), unless this
-        is the final checkpoint's: the memory it pairs with is newer."""
-        if self._unsaved and not final:
+        """After a checkpoint: every shard saves its memory, at most every `replay.
+        snapshot_seconds` and never while the last request is still being written (a
+        snapshot can outlast the checkpoint period); the final checkpoint's always (its
+        memory is the newest)."""
+        now = time.monotonic()
+        if not final and (self._unsaved or now - self._asked < self.every):
             return
         self._number += 1
         self._unsaved = set(range(len(self.paths)))
-        self._since = time.monotonic()
+        self._since = self._asked = now
         for i, path in enumerate(self.paths):
             send(role_name("replay", i), SaveReplay(str(path), self._number))
 

@@ -13,9 +13,10 @@ from d3q_core.run.supervision import Supervisor
 
 LEARNER_SECONDS = 15.0  # the final checkpoint
 REPLAY_SECONDS = 15.0  # the replay snapshot, plus its size at SNAPSHOT_BYTES_PER_SECOND
-# A quarter of the rate measured writing a 1M Atari frame memory here (BENCHMARKS.md,
-# "Pixels"): a slower disk or a loaded machine must not cut the snapshot short
-SNAPSHOT_BYTES_PER_SECOND = 100e6
+# A quarter of the 276 MB/s measured writing a full 1M Atari frame memory here, fsync
+# included (7.1 GB in 25.7 s; BENCHMARKS.md, "Pixels"): a slower disk or a loaded machine
+# must not cut the snapshot short
+SNAPSHOT_BYTES_PER_SECOND = 70e6
 EXIT_SECONDS, ABORT_SECONDS = 5.0, 0.5  # the rest, after stop_all
 
 
