@@ -86,12 +86,24 @@ def one_step(devices: str, per_replica: int, clip: float) -> dict:
             "mean_q": q, "online": t.get_flat().tolist(), "target": t.get_target_flat().tolist()}
 
 
+def pairs() -> dict:
+    """Each case on 2 logical CPU devices and on one: the MLP step unclipped and clipped
+    every step, and the CNN step. One interpreter for all (TensorFlow's start-up is most of
+    a worker's time): the 2 devices are made first, and "cpu" then trains on the first."""
+    out = {}
+    for clip in (100.0, 0.05):
+        out[f"step-{clip}"] = {"two": one_step("cpu:2", 32, clip)}
+    out["conv"] = {"two": conv_step("cpu:2", 16)}
+    for clip in (100.0, 0.05):
+        out[f"step-{clip}"]["one"] = one_step("cpu", 64, clip)
+    out["conv"]["one"] = conv_step("cpu", 32)
+    return out
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
-    if mode == "step":
-        print(json.dumps(one_step(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
-    elif mode == "conv-step":
-        print(json.dumps(conv_step(sys.argv[2], int(sys.argv[3]))))
+    if mode == "pairs":
+        print(json.dumps(pairs()))
     elif mode == "devices":
         from d3q_core.algo.devices import DeviceError, make_strategy
 

@@ -141,11 +141,16 @@ def run_worker(*args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.fixture(scope="module")
+def device_pairs() -> dict:
+    """Every 1-vs-2-device case from one fresh interpreter (see learner_worker.pairs)."""
+    return run_worker("pairs")
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("clip", [100.0, 0.05])  # unclipped, and clipping every step
-def test_two_logical_devices_equal_one_device(clip):
-    one = run_worker("step", "cpu", "64", str(clip))
-    two = run_worker("step", "cpu:2", "32", str(clip))
+def test_two_logical_devices_equal_one_device(clip, device_pairs):
+    one, two = device_pairs[f"step-{clip}"]["one"], device_pairs[f"step-{clip}"]["two"]
     assert one["replicas"] == 1 and two["replicas"] == 2 and len(two["devices"]) == 2
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
     assert two["mean_q"] == pytest.approx(one["mean_q"], rel=1e-5)
@@ -154,10 +159,10 @@ def test_two_logical_devices_equal_one_device(clip):
     assert np.allclose(two["target"], one["target"], atol=1e-5)
 
 
-def test_a_cnn_on_two_logical_devices_equals_one_device():
+@pytest.mark.timeout(300)
+def test_a_cnn_on_two_logical_devices_equals_one_device(device_pairs):
     """The conv net's uint8 records split across replicas as the MLP's float32 ones do."""
-    one = run_worker("conv-step", "cpu", "32")
-    two = run_worker("conv-step", "cpu:2", "16")
+    one, two = device_pairs["conv"]["one"], device_pairs["conv"]["two"]
     assert one["replicas"] == 1 and two["replicas"] == 2
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
     assert np.allclose(two["td"], one["td"], atol=1e-4)
