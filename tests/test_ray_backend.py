@@ -117,14 +117,17 @@ def test_a_killed_simulator_actor_comes_back_and_steps_go_on(cluster, tmp_path):
         elif seen["killed_at"] is not None and sim.pid != seen["pid"]:
             seen["after"] = max(seen["after"], snap.env_steps)
             seen["new_node"] = sim.node
+            if seen["after"] > seen["killed_at"] + 1000 and not seen.get("stopping"):
+                seen["stopping"] = True  # seen: stop the run here (train's Ctrl-C)
+                os.kill(os.getpid(), signal.SIGINT)
 
-    config = tiny_placed_config(max_seconds=25.0)
+    config = tiny_placed_config(max_seconds=60.0)
     result = train(config, run_dir=tmp_path / "run", on_snapshot=watch)
     assert seen["killed_at"] is not None
     assert result.summary["restarts"] == {"simulator 0": 1}
     assert seen["after"] > seen["killed_at"] + 1000  # the new incarnation's steps count
     assert seen["new_node"] == seen["node"]  # back on a node with the resource
-    assert result.exit_code == 1 and result.summary["stop_reason"] == "max_seconds"
+    assert result.exit_code == 130 and result.summary["stop_reason"] == "interrupted"
     assert wait_gone() == []
 
 

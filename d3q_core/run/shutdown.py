@@ -45,8 +45,12 @@ def stop_roles(backend: Backend, roles: Supervisor, drain: Callable[[float], Non
         drain(0.1)  # the final checkpoint's message, if still unread: its snapshot is asked for
         _wait(lambda: any(roles.alive("replay", i) for i in replay_pending()), replay_seconds,
               drain, 0.05)
+    # a learner still there was told to stop and given its time already (hung: a stall, a
+    # SIGSTOP): the others are waited for, it is not waited for twice
+    hung = {"learner"} if roles.alive("learner") else set()
     flags.stop_all.set()
-    _wait(roles.any_alive, ABORT_SECONDS if abort else EXIT_SECONDS, drain, 0.02)
+    _wait(lambda: any(c.handle.is_alive() for c in roles if c.role not in hung),
+          ABORT_SECONDS if abort else EXIT_SECONDS, drain, 0.02)
     # stragglers: roles ignore SIGTERM (the orchestrator leads every stop), so they are killed;
     # every file they write is written atomically, so nothing is left half-written
     for c in roles:

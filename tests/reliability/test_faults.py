@@ -448,9 +448,9 @@ def test_memory_levels_off_with_a_slow_learner(tmp_path, report):
                 pass
         return out
 
-    time.sleep(10)
+    time.sleep(6)
     early = rss()
-    time.sleep(15)
+    time.sleep(12)
     late = rss()
     w.proc.send_signal(signal.SIGTERM)  # measured: no need to wait for the time limit
     code, out, err = w.wait(timeout=60)
@@ -465,4 +465,4 @@ def test_memory_levels_off_with_a_slow_learner(tmp_path, report):
     assert w.survivors() == []
     report("a learner slowed to 20 steps/s", None, exit=code,
            env_steps=f"{replay['env_steps']:,} (held back)",
-           largest_rss_change=f"{growth / 2**20:+.1f} MiB over 15 s", processes_left=0)
+           largest_rss_change=f"{growth / 2**20:+.1f} MiB over 12 s", processes_left=0)
