@@ -125,3 +125,27 @@ def test_the_replay_wakes_on_an_answer_while_it_waits_for_simulators(link):
         assert link.answers_in.poll()  # left unread for the sender
     finally:
         inbox.close()
+
+
+def _learner_that_leaves(link: SampleLink) -> None:
+    link.keep_learner_ends()  # as the learner's ports do, then it is gone
+
+
+def test_a_replay_process_sees_its_write_fail_once_the_learner_process_has_gone():
+    """Each process is handed all four ends: the replay must not keep the learner's, or its
+    write into a learner that has left blocks (a batch bigger than the pipe) or vanishes."""
+    ctx = spawn_context()
+    link = SampleLink.new(ctx)
+    learner = ctx.Process(target=_learner_that_leaves, args=(link,))
+    learner.start()
+    learner.join(timeout=60)
+    assert learner.exitcode == 0
+    sender = BatchSender(link.keep_replay_ends(), DTYPE, depth=1)
+    sender.configure(200_000)  # 11 MB: more than an unprivileged pipe holds
+    sent: dict = {}
+    t = threading.Thread(target=lambda: sent.update(ok=sender.send(*batch(200_000, 0))),
+                         daemon=True)
+    t.start()
+    t.join(timeout=10)
+    assert sent == {"ok": False} and sender.broken
+    link.close()

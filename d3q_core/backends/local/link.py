@@ -13,8 +13,9 @@ back; an answer is the indices and the float32 |TD| errors.
 Flow control: the replay keeps at most `depth` batches whose answers have not come back, and
 makes both pipes big enough to hold that many messages (Linux F_SETPIPE_SZ; where it cannot,
 `depth` shrinks to what fits, at least 1), so no write waits on the reader. The orchestrator
-closes its copies of the ends once both processes have started: if one of them dies, the
-other's next read ends (EOFError) or write fails (BrokenPipeError) instead of hanging.
+closes its copies of the ends once both processes have started, and each of the two closes
+the other's (`keep_replay_ends`, `keep_learner_ends`): if one of them dies, the other's next
+read ends (EOFError) or write fails (BrokenPipeError) instead of hanging.
 """
 
 from __future__ import annotations
@@ -73,6 +74,21 @@ class SampleLink:
     def close(self) -> None:
         for conn in (self.batches_in, self.batches_out, self.answers_in, self.answers_out):
             conn.close()
+
+    def keep_replay_ends(self) -> SampleLink:
+        """In the replay's process: the learner's ends closed. Each process is handed all
+        four; a replay holding the batches' read end itself never saw its write fail when
+        the learner had gone, and a batch bigger than the pipe (an Atari preset's 29 MB)
+        then blocked it for good: it never took its last snapshot."""
+        self.batches_in.close()
+        self.answers_out.close()
+        return self
+
+    def keep_learner_ends(self) -> SampleLink:
+        """In the learner's process: the replay's ends closed (see keep_replay_ends)."""
+        self.batches_out.close()
+        self.answers_in.close()
+        return self
 
 
 class BatchSender:

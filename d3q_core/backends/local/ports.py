@@ -93,7 +93,8 @@ class ReplayPlan:
 
     def open(self) -> ReplayPorts:
         return ReplayPorts(ExperienceInbox(self.inbox),
-                           BatchSender(self.link, self.record_dtype, self.prefetch),
+                           BatchSender(self.link.keep_replay_ends(), self.record_dtype,
+                                       self.prefetch),
                            QueueCommands(self.commands), PipeEvents(self.events, "replay", 0),
                            self.stop, self.ready, self.call_batch)
 
@@ -112,7 +113,8 @@ class LearnerPlan:
 
     def open(self) -> LearnerPorts:
         # rows: configured by the learner's first get (the call batch is known only then)
-        return LearnerPorts(LazyBatchReceiver(self.link, self.record_dtype, self.call_batch),
+        return LearnerPorts(LazyBatchReceiver(self.link.keep_learner_ends(), self.record_dtype,
+                                              self.call_batch),
                             QueueCommands(self.commands), PipeEvents(self.events, "learner", 0),
                             self.params, self.counters, self.stop, self.pause, self.call_batch)
 
