@@ -16,13 +16,19 @@ def _deliver_in_thread(mailbox: Mailbox, payload) -> tuple[threading.Thread, dic
     return t, out
 
 
-def test_an_experience_call_returns_true_once_its_batches_are_stored():
+def _first_of_two_stored() -> tuple[ExperienceMailbox, threading.Thread, dict]:
+    """A call of two batches delivered, the role has stored the first."""
     mailbox = Mailbox()
     inbox = ExperienceMailbox(mailbox)
     t, out = _deliver_in_thread(mailbox, ["a", "b"])
     while inbox.peek() is None:
         mailbox.wait(0.05)
     inbox.done()
+    return inbox, t, out
+
+
+def test_an_experience_call_returns_true_once_its_batches_are_stored():
+    inbox, t, out = _first_of_two_stored()
     t.join(timeout=0.3)
     assert t.is_alive()  # one of its two batches stored: the caller still waits
     assert inbox.peek() == "b"
@@ -43,12 +49,7 @@ def test_an_experience_call_the_role_never_stored_returns_false_when_it_ends():
 
 
 def test_a_call_half_stored_when_the_role_ends_is_not_counted_as_stored():
-    mailbox = Mailbox()
-    inbox = ExperienceMailbox(mailbox)
-    t, out = _deliver_in_thread(mailbox, ["a", "b"])
-    while inbox.peek() is None:
-        mailbox.wait(0.05)
-    inbox.done()
+    inbox, t, out = _first_of_two_stored()
     inbox.close()
     t.join(timeout=5)
     assert out == {"ok": False}
