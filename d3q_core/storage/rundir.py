@@ -70,15 +70,8 @@ class RunDir:
         else:
             base = f"{time.strftime('%Y%m%d-%H%M%S')}-{sanitize(env_id)}"
             cls._make(Path(root), exist_ok=True)
-            n = 1
-            while True:
-                path = Path(root) / (base if n == 1 else f"{base}-{n}")
-                try:
-                    # exist_ok=False: two runs started in the same second get two directories
-                    cls._make(path, exist_ok=False)
-                    break
-                except FileExistsError:
-                    n += 1
+            # two runs started in the same second get two directories
+            path = cls._make_new(Path(root), base)
         rd = cls(path)
         cls._make(rd.tb, exist_ok=True, what=path)
         if storage is None:
@@ -94,17 +87,9 @@ class RunDir:
         wherever they run), with checkpoints/ here a link to it: whatever reads a run's
         checkpoints (resume, preview, evaluate) finds them as ever."""
         what = f"cluster.storage = {str(storage)!r}"
-        n = 1
-        while True:  # a folder of this run's own, even if another run had this name
-            target = storage / (self.path.name if n == 1 else f"{self.path.name}-{n}")
-            try:
-                target.mkdir(parents=True, exist_ok=False)
-                break
-            except FileExistsError:
-                n += 1
-            except OSError as exc:
-                raise RunDirError(f"{what}: cannot create {target} ({reason_of(exc)})") \
-                    from None
+        # a folder of this run's own, even if another run had this name
+        target = self._make_new(storage, self.path.name, what=what,
+                                doing="cannot create the run's folder there")
         self._make(target / "checkpoints", exist_ok=False, what=target)
         self._probe(target / "checkpoints", f"{what}: cannot write {target}")
         try:
@@ -198,6 +183,20 @@ class RunDir:
                               f"({path} exists and is not a directory)") from None
         except OSError as exc:
             raise RunDirError(f"{what or path}: {doing} ({reason_of(exc)})") from None
+
+    @classmethod
+    def _make_new(cls, parent: Path, base: str, what: str | None = None,
+                  doing: str = "cannot create run directory") -> Path:
+        """`parent/base`, or `base-2`, `base-3`, ... where taken: a new directory of one's
+        own (exist_ok=False: two makers racing get two). RunDirError as `_make`."""
+        n = 1
+        while True:
+            path = parent / (base if n == 1 else f"{base}-{n}")
+            try:
+                cls._make(path, exist_ok=False, what=what, doing=doing)
+                return path
+            except FileExistsError:
+                n += 1
 
     @classmethod
     def open_existing(cls, path: Path) -> RunDir:

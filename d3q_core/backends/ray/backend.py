@@ -40,7 +40,6 @@ from d3q_core.run.backend import RoleRecipe, RunFlags
 ACTOR_THREADS = 8
 
 
-
 def experience_threads(n_simulators: int, shards: int, credits: int) -> int:
     """Threads of a replay shard's experience group (see ACTOR_THREADS)."""
     return 2 * -(-n_simulators // shards) * credits
