@@ -51,15 +51,21 @@ def _kill(noted: dict[int, float]) -> None:
             continue
 
 
-def _without_idle_services() -> None:
+def _without_idle_services(dashboard: bool) -> None:
     """The instance without the autoscaler's monitor (a private instance has nothing to
     scale) and the log monitor (it streams workers' output to drivers that ask for it, and
     the run does not: log_to_driver is off, each role writes to log.txt itself): two Python
     processes of ~0.6 s of CPU each at start-up on a 2-core machine, and some after. ray.init
     has no setting for either (`ray start` has --no-monitor and --include-log-monitor), so
-    the defaults of the parameters it builds change (ray 2.60.0, as pinned)."""
+    the defaults of the parameters it builds change (ray 2.60.0, as pinned).
+
+    Without `cluster.include_dashboard`, no dashboard process either: Ray starts one anyway
+    (its web server with the usage-stats module alone) and ray.init waits until it has
+    written its address, 1.1 s of the run's start-up here (`python -m bench ray`). What it
+    would serve, Ray's job and state APIs for this instance, d3q does not use; the dashboard
+    agent's event module then asks for its address once a second (a line in its own log)."""
     try:
-        from ray._private import parameter
+        from ray._private import node, parameter
     except ImportError:
         return
     init = parameter.RayParams.__init__
@@ -70,6 +76,8 @@ def _without_idle_services() -> None:
         init(self, *args, **kwargs)
 
     parameter.RayParams.__init__ = lean
+    if not dashboard:
+        node.Node.start_api_server = lambda self, **_: None
 
 
 def main(argv: list[str]) -> int:
@@ -78,9 +86,9 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, signal.SIG_IGN)
     import ray
 
-    _without_idle_services()
     num_cpus = int(argv[0]) if int(argv[0]) > 0 else os.cpu_count()
     dashboard = argv[1] == "dashboard"
+    _without_idle_services(dashboard)
     try:
         # workers at niceness 0 (Ray's default is 15), so that each role sets its own as on
         # one machine: the run ahead, the evaluator behind the others
