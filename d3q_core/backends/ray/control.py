@@ -142,7 +142,8 @@ class LinkParamsOut:
 
 
 class LinkParamsIn:
-    """ParamsIn: the version the hub last told of, fetched once from the object store."""
+    """ParamsIn: the version the hub last told of, fetched once from the object store. The
+    link asks for parameters from the first look on (the run looks only for a preview)."""
 
     def __init__(self, link: HubLink):
         self.link = link
@@ -150,10 +151,12 @@ class LinkParamsIn:
 
     @property
     def version(self) -> int:
+        self.link.reads_params = True
         params = self.link.params
         return params[0].version if params is not None else 0
 
     def read(self, newer_than: int = 0) -> tuple[np.ndarray, ParamMeta] | None:
+        self.link.reads_params = True
         params = self.link.params
         if params is None or params[0].version <= newer_than:
             return None

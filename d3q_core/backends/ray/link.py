@@ -42,6 +42,7 @@ class HubLink:
         self.env_steps = self.episodes = self.learner_samples = self.learner_steps = 0
         self.call_batch = 0
         self.params: tuple[ParamMeta, list[Any]] | None = None
+        self.reads_params = False  # set by the first read: only then do syncs bring them
         self.shards: dict[int, tuple[float, float]] = {}  # replay shard -> (total, p_min)
         self.commands: deque[Command] = deque()
         self.broken = False  # the hub has gone: the run is over
@@ -116,6 +117,8 @@ class HubLink:
                 update, self._pending = self._pending, LinkUpdate(self.role, self.index)
             for key, value in extra.items():
                 setattr(update, key, value)
+            if self.reads_params:
+                update.params_after = self.params[0].version if self.params is not None else 0
             if self._params_source is not None:
                 update.params = self._params_source.take()
             try:
