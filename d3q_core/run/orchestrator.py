@@ -279,6 +279,11 @@ class Orchestrator:
         reason = stop_reason(self.config.stop, view)
         if reason == "goal" and (st.confirmation is None or view.learner_alive):
             missing = "the confirmation" if st.confirmation is None else "the learner's exit"
+            if st.confirmation is None:  # what tells a slow evaluator from a lost message
+                heard = self._heard.get(("evaluator", 0))
+                missing += (f" (evaluator {'running' if self.roles.alive('evaluator') else 'gone'}"
+                            + (f", last heard {time.monotonic() - heard:.1f}s ago)"
+                               if heard is not None else ", never heard)"))
             self.log(f"gave up waiting for {missing} after {GOAL_WAIT_SECONDS:.0f}s", "warning")
         if reason is not None or st.goal_eval is not None:
             return reason
