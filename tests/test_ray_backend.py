@@ -9,7 +9,9 @@ import contextlib
 import json
 import os
 import signal
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -233,8 +235,12 @@ def _wait_for_training(w: Watched, run_dir, seconds: float = 90.0) -> None:
 @pytest.mark.timeout(200)
 @pytest.mark.parametrize("how", ["SIGTERM to the group", "SIGKILL to the run"])
 def test_a_private_instance_leaves_nothing_however_the_run_ends(tmp_path, how):
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("d3q-samples-*"))
     w = _private_run(tmp_path, own_group=True)
     _wait_for_training(w, tmp_path / "run")
+    # one machine: the samples went through FIFOs (fifo.py), in a folder of the run's
+    assert set(scratch.glob("d3q-samples-*")) - before
     running = []
     for pid in w.seen:
         with contextlib.suppress(psutil.Error):
@@ -257,6 +263,7 @@ def test_a_private_instance_leaves_nothing_however_the_run_ends(tmp_path, how):
         w.proc.wait(timeout=10)
     # the Ray instance's processes (head, raylet, agents, actors) and the reaper
     assert w.survivors(grace=15.0) == []
+    assert set(scratch.glob("d3q-samples-*")) - before == set()  # the host removed it
 
 
 def test_a_cluster_that_does_not_answer_is_one_line_and_nothing_on_disk(tmp_path):

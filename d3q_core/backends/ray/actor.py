@@ -36,6 +36,7 @@ from d3q_core.backends.ray.data import (
     SampleCalls,
     SampleMailbox,
 )
+from d3q_core.backends.ray.fifo import FifoSampleReceiver, FifoSampleSender
 from d3q_core.backends.ray.link import HubLink
 from d3q_core.backends.ray.mailbox import Mailbox
 from d3q_core.roles.messages import Envelope, Failed
@@ -54,6 +55,9 @@ class PortSettings:
     prefetch: int  # replay.prefetch
     per_call: int  # cluster.sample_batches_per_call
     shards: int  # replay.shards
+    # one machine (a private instance): the FIFOs' folder for samples and answers (fifo.py)
+    fifos: str | None = None
+    record_dtype: Any = None  # what a sample batch's records are, for the FIFOs
 
     def actor_name(self, role: str, index: int = 0) -> str:
         return f"{self.prefix}{role}-{index}"
@@ -91,13 +95,17 @@ def open_ports(role: str, index: int, link: HubLink, mailbox: Mailbox,
                               pause, ready)
     if role == "replay":
         learner = PeerActor(s.actor_name("learner"), s.namespace)
-        return ReplayPorts(ExperienceMailbox(mailbox),
-                           SampleCalls(learner, mailbox, s.prefetch, s.per_call, index),
+        samples = (FifoSampleSender(s.fifos, index, s.record_dtype, s.prefetch) if s.fifos
+                   else SampleCalls(learner, mailbox, s.prefetch, s.per_call, index))
+        return ReplayPorts(ExperienceMailbox(mailbox), samples,
                            LinkCommands(link), events, stop_all, ready, LinkCallBatch(link),
                            LinkShard(link) if s.shards > 1 else None)
     if role == "learner":
         replays = [PeerActor(s.actor_name("replay", i), s.namespace) for i in range(s.shards)]
-        return LearnerPorts(SampleMailbox(mailbox, replays, lambda: link.shards),
+        samples = (FifoSampleReceiver(s.fifos, s.shards, s.record_dtype, LinkCallBatch(link),
+                                      lambda: link.shards) if s.fifos
+                   else SampleMailbox(mailbox, replays, lambda: link.shards))
+        return LearnerPorts(samples,
                             LinkCommands(link), events, LinkParamsOut(link),
                             LinkCounters(link), stop_all, pause, LinkCallBatch(link))
     if role == "evaluator":
@@ -130,17 +138,20 @@ class RoleActor:
     def run(self, recipe: Any, settings: PortSettings) -> int:
         set_title(self.title)
         link = HubLink(settings.hub, recipe.role, recipe.index).start()
-        code = 1
+        code, ports = 1, None
         try:
             role = recipe.make()
-            code = int(role.run(open_ports(recipe.role, recipe.index, link, self.mailbox,
-                                           settings)))
+            ports = open_ports(recipe.role, recipe.index, link, self.mailbox, settings)
+            code = int(role.run(ports))
         except Exception as exc:  # the run's supervision policy decides what follows
             link.emit(Envelope(recipe.role, recipe.index, Failed(f"{type(exc).__name__}: {exc}")),
                       must_arrive=True)
             code = 1
         finally:
             self.mailbox.close()
+            samples = getattr(ports, "samples", None)
+            if hasattr(samples, "close"):  # FIFO ends: the peer's next read or write fails
+                samples.close()
             link.close()
         return code
 

@@ -20,11 +20,19 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from d3q_core.algo.qnet import QNetSpec
+from d3q_core.algo.transitions import record_dtype
 from d3q_core.backends.local.process import EVALUATOR_NICENESS, WORKER_NICENESS
 from d3q_core.backends.ray.actor import PortSettings, RoleActor
 from d3q_core.backends.ray.control import LinkCounters, LinkFlag, LinkParamsIn
 from d3q_core.backends.ray.data import EXPERIENCE_GROUP
-from d3q_core.backends.ray.hostproc import WORKER_ENV, host_address, start_host, stop_host
+from d3q_core.backends.ray.fifo import make_fifos, remove_fifos
+from d3q_core.backends.ray.hostproc import (
+    WORKER_ENV,
+    host_address,
+    host_removes,
+    start_host,
+    stop_host,
+)
 from d3q_core.backends.ray.hub import RunHub
 from d3q_core.backends.ray.link import HubLink
 from d3q_core.backends.ray.telemetry import RayTelemetry
@@ -182,7 +190,8 @@ def route_ray_messages(output: str | None) -> None:
 class RayBackend:
     def __init__(self, config: Config, spec: QNetSpec, n_simulators: int, paused: bool = False,
                  output: str | None = None, host: subprocess.Popen | None = None):
-        self.config, self.output = config, output
+        self.config, self.output, self.spec = config, output, spec
+        self.fifos: str | None = None
         self.hub: Any = None
         self.telemetry: RayTelemetry | None = None
         self._actors: list[Any] = []
@@ -213,10 +222,15 @@ class RayBackend:
         self.counters = LinkCounters(self.link)
         self.params = LinkParamsIn(self.link)
         self.telemetry = RayTelemetry(self.nodes)
+        # a private instance is this machine alone: samples and answers go through FIFOs
+        self.fifos = make_fifos(config.replay.shards) if cl.address == "local" else None
+        if self.fifos and self.host is not None:
+            host_removes(self.host, self.fifos)
         self.settings = PortSettings(self.hub, self.namespace, prefix,
                                      config.replay.queue_batches,
                                      config.simulators.batch_seconds, config.replay.prefetch,
-                                     cl.sample_batches_per_call, config.replay.shards)
+                                     cl.sample_batches_per_call, config.replay.shards,
+                                     self.fifos, record_dtype(self.spec))
         self._role_actors = role_actor_classes(
             experience_threads(n_simulators, config.replay.shards, config.replay.queue_batches))
         # a private instance's workers have WORKER_ENV already (a runtime env would start
@@ -281,6 +295,7 @@ class RayBackend:
         self._actors.clear()
         if self.telemetry is not None:
             self.telemetry.close()
+        remove_fifos(self.fifos)
         if self.host is not None:
             ray.shutdown()  # this driver leaves; the host stops the instance
             stop_host(self.host)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from multiprocessing.connection import wait
 from typing import Any
 
 import numpy as np
@@ -114,7 +115,11 @@ class ExperienceMailbox:
         """With a timeout: sleep until something new arrives (a batch held back by the rate
         limiter is no reason to wake), any delivery, the learner's answers too."""
         if timeout > 0:
-            self.mailbox.wait(timeout)
+            answers = getattr(wake, "waitable", None)  # FIFO answers: woken by them at once
+            if answers is not None and not self.mailbox.pending(EXPERIENCE):
+                wait([answers], timeout)
+            else:
+                self.mailbox.wait(timeout)
         return self.pending() > 0
 
     def peek(self) -> Experience | None:

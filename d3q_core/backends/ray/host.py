@@ -11,7 +11,8 @@ and runtime-env agent were still alive a minute later, so the host also notes it
 descendants while it runs and kills any still there after `ray.shutdown()`.
 
     python -m d3q_core.backends.ray.host NUM_CPUS dashboard|no-dashboard
-    (stdin: a pipe from the run; stdout: "address HOST:PORT AUTH_MODE" or "error ...")
+    (stdin: a pipe from the run, "remove PATH" lines then "done"; stdout: "address HOST:PORT
+    AUTH_MODE" or "error ...")
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import shutil
 import signal
 import sys
 
@@ -104,13 +106,19 @@ def main(argv: list[str]) -> int:
     print(f"address {info.address_info['gcs_address']} {mode}", flush=True)
     os.dup2(2, 1)  # from here on Ray's own prints go where stderr goes (the run's log.txt)
     noted: dict[int, float] = {}
+    leftovers: list[str] = []
     while True:
         noted.update(_descendants())
         if select.select([sys.stdin], [], [], LOOK_SECONDS)[0]:
-            sys.stdin.readline()  # "done", or the end of a pipe whose writer has gone
+            line = sys.stdin.readline()  # "done", or "" at the end of a pipe whose writer
+            if line.startswith("remove "):  # has gone; "remove PATH": the run's scratch
+                leftovers.append(line[len("remove "):].rstrip("\n"))
+                continue
             break
     ray.shutdown()
     _kill(noted)
+    for path in leftovers:  # after the roles: a SIGKILLed run never removed them itself
+        shutil.rmtree(path, ignore_errors=True)
     return 0
 
 

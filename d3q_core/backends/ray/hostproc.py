@@ -56,6 +56,13 @@ def host_address(host: subprocess.Popen) -> str:
     return address
 
 
+def host_removes(host: subprocess.Popen, path: str) -> None:
+    """`path` goes when the host stops, also after a run that was killed."""
+    with contextlib.suppress(OSError, ValueError):
+        host.stdin.write(f"remove {path}\n")
+        host.stdin.flush()
+
+
 def stop_host(host: subprocess.Popen) -> None:
     """"done": the host stops the instance and leaves."""
     with contextlib.suppress(OSError, ValueError):
