@@ -236,7 +236,6 @@ class RayBackend:
         # a private instance's workers have WORKER_ENV already (a runtime env would start
         # a fresh worker for each actor instead of taking a prestarted one)
         self._env = None if self.host is not None else {"env_vars": WORKER_ENV}
-        self._events: list[Envelope] = []
 
     # --- roles -------------------------------------------------------------------------------
 
@@ -268,9 +267,10 @@ class RayBackend:
     # --- messages ----------------------------------------------------------------------------
 
     def _take(self, wait: float) -> list[Envelope]:
-        got, self._events = self._events, []  # what came back with a command's sync
-        state = self.link.sync(wait_events=0.0 if got else wait)
-        return got + (state.events if state is not None else [])
+        """What every sync of the run's link brought, this one's too (the link keeps them:
+        a flag set or a command sent syncs as well)."""
+        self.link.sync(wait_events=0.0 if self.link.has_events() else wait)
+        return self.link.take_events()
 
     def events(self, timeout: float) -> list[Envelope]:
         """Waits at least the run's sync period: each look is a call to the hub."""
@@ -281,10 +281,7 @@ class RayBackend:
 
     def send(self, role: str, command: Command) -> bool:
         state = self.link.sync(commands=[(role, command)])
-        if state is None:
-            return False
-        self._events.extend(state.events)  # the hub handed them over: keep them either way
-        return not state.commands_dropped
+        return state is not None and not state.commands_dropped
 
     def close(self) -> None:
         """Every actor this run started goes; a private instance is stopped."""

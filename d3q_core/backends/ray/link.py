@@ -45,6 +45,9 @@ class HubLink:
         self.reads_params = False  # set by the first read: only then do syncs bring them
         self.shards: dict[int, tuple[float, float]] = {}  # replay shard -> (total, p_min)
         self.commands: deque[Command] = deque()
+        # the run's: the events each sync brings, whichever sync it was (a flag set, a
+        # command sent, a restore), until the run takes them (take_events)
+        self._events_in: list[Envelope] = []
         self.broken = False  # the hub has gone: the run is over
         self._lock = threading.Lock()  # guards the pending update
         self._syncing = threading.Lock()  # one sync at a time
@@ -129,6 +132,7 @@ class HubLink:
                 return None
             with self._lock:
                 self._apply(state)
+                self._events_in.extend(state.events)  # the hub has handed them over once
             return state
 
     def _apply(self, s: LinkState) -> None:
@@ -145,6 +149,18 @@ class HubLink:
             self.params = s.params
         self.shards = s.shards
         self.commands.extend(s.commands)
+
+    def has_events(self) -> bool:
+        return bool(self._events_in)
+
+    def take_events(self) -> list[Envelope]:
+        """The run's: every event the hub handed to this link since the last take. A sync
+        made to set a flag used to drop what it brought: the stop of the simulators at the
+        goal, a few ms after the goal's evaluation was read, lost the evaluator's
+        confirmation about once in 20 Ray runs."""
+        with self._lock:
+            events, self._events_in = self._events_in, []
+        return events
 
     def _hub_gone(self) -> None:
         self.broken = True
