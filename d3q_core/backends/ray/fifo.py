@@ -74,23 +74,28 @@ class FifoSampleSender:
         self._batches = Path(folder) / f"batches-{shard}"
         self._answers = _read_end(Path(folder) / f"answers-{shard}")
         self._dtype, self._depth = record_dtype, depth
+        self._out: Connection | None = None
         self._sender: BatchSender | None = None
+        self._unopenable = False  # the batches' FIFO could not be opened at all
         self.rows = 0
-        self.broken = False
 
     def _open(self) -> BatchSender | None:
-        if self._sender is None and self.rows > 0 and not self.broken:
+        if self._sender is None and self.rows > 0 and not self._unopenable:
             try:
-                out = _write_end(self._batches)
+                self._out = _write_end(self._batches)
             except OSError:
-                self.broken = True
+                self._unopenable = True
                 return None
-            if out is not None:
-                sender = BatchSender(SampleLink(None, out, self._answers, None),  # type: ignore[arg-type]
+            if self._out is not None:
+                sender = BatchSender(SampleLink(None, self._out, self._answers, None),  # type: ignore[arg-type]
                                      self._dtype, self._depth)
                 sender.configure(self.rows)
                 self._sender = sender
         return self._sender
+
+    @property
+    def broken(self) -> bool:
+        return self._unopenable or (self._sender is not None and self._sender.broken)
 
     @property
     def waitable(self) -> Connection:
@@ -110,28 +115,20 @@ class FifoSampleSender:
 
     def has_room(self) -> bool:
         sender = self._open()
-        if sender is None:
-            return False
-        self.broken = sender.broken
-        return sender.has_room()
+        return sender is not None and sender.has_room()
 
     def send(self, records: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> bool:
         sender = self._open()
-        ok = sender is not None and sender.send(records, indices, weights)
-        self.broken = self.broken or (sender is not None and sender.broken)
-        return ok
+        return sender is not None and sender.send(records, indices, weights)
 
     def answers(self, limit: int = 64) -> list[tuple[np.ndarray, np.ndarray]]:
-        if self._sender is None:
-            return []
-        out = self._sender.answers(limit)
-        self.broken = self._sender.broken
-        return out
+        return self._sender.answers(limit) if self._sender is not None else []
 
     def close(self) -> None:
-        for conn in (self._answers, self._sender and self._sender._out):
-            with contextlib.suppress(OSError, AttributeError):
-                conn.close()
+        for conn in (self._answers, self._out):
+            if conn is not None:
+                with contextlib.suppress(OSError):
+                    conn.close()
 
 
 class FifoSampleReceiver:
@@ -166,12 +163,10 @@ class FifoSampleReceiver:
         if not ready:
             wait(self._in, min(timeout, 0.01))  # a replay opening its end is looked for again
             return None
-        waiting = [s for s in ready if self._in[s].poll()]
+        readable = wait([self._in[s] for s in ready], timeout)  # at once if one has a batch
+        waiting = [s for s in ready if self._in[s] in readable]
         if not waiting:
-            waiting = [s for s in ready
-                       if self._in[s] in wait([self._in[s] for s in ready], timeout)]
-            if not waiting:
-                return None
+            return None
         self._shard = choose_shard(waiting, self._totals(), self._rng)
         receiver = self._receivers[self._shard]
         assert receiver is not None
@@ -184,6 +179,6 @@ class FifoSampleReceiver:
 
     def close(self) -> None:
         for conn in (*self._in, *self._out):
-            with contextlib.suppress(OSError, AttributeError):
-                if conn is not None:
+            if conn is not None:
+                with contextlib.suppress(OSError):
                     conn.close()
